@@ -1,0 +1,3 @@
+from thermo_manifold.cli import main
+
+raise SystemExit(main())
