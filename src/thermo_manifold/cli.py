@@ -1,0 +1,91 @@
+"""`thermo-manifold`: one entry point, one subcommand per job.
+
+User errors (bad flags, impossible settings) print one line to stderr and exit with status 2;
+no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+class UserError(Exception):
+    """A problem with what the user asked for (reported in one line, exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + message otherwise
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="thermo-manifold", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    sim = commands.add_parser("simulate", help="run the physics engine headless and summarise")
+    sim.add_argument("--particles", type=_positive_int, default=2000, help="particle count N")
+    sim.add_argument("--grid", type=_positive_int, default=32, help="grid cells per axis")
+    sim.add_argument("--steps", type=_positive_int, default=200, help="physics steps")
+    sim.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    sim.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    sim.add_argument("--seed", type=_non_negative_int, default=0)
+    sim.add_argument("--poisson", choices=["spectral", "jacobi"], default="spectral")
+    sim.add_argument("--no-collisions", action="store_true", help="switch the collision stage off")
+    sim.add_argument("--config", metavar="TOML", help="physics config file ([physics] table)")
+    sim.add_argument("--out", metavar="DIR", default="runs/simulate", help="run directory")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    bench = commands.add_parser("bench", help="benchmarks (print timings and ratios)")
+    bench_kinds = bench.add_subparsers(dest="bench", metavar="WHAT", parser_class=_Parser)
+    bench_kinds.required = True
+    physics = bench_kinds.add_parser("physics", help="physics step throughput vs NumPy",
+                                     add_help=False)
+    physics.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "simulate":
+            from thermo_manifold.sim.headless import run_simulate
+
+            run_simulate(args)
+        elif args.command == "bench":
+            from thermo_manifold.physics import benchmark
+
+            benchmark.main(args.args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+__all__ = ["UserError", "build_parser", "main"]

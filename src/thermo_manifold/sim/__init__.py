@@ -1,0 +1,1 @@
+"""The simulator: run loops over the physics engine."""
