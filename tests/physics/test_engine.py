@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from thermo_manifold.device import make_generator
+from thermo_manifold.physics import (
+    ManifoldPhysics,
+    ParticleState,
+    PhysicsConfig,
+    StateError,
+    gas_config,
+    gas_state,
+    random_state,
+)
+
+
+def _run(engine, state, steps):
+    result = None
+    for _ in range(steps):
+        result = engine.step(state)
+        state = result.state
+    return result
+
+
+def test_physics_never_changes_excitation_or_phase(generator):
+    cfg = PhysicsConfig(grid_size=(12, 12, 12))
+    state = random_state(600, cfg, generator, dtype=torch.float64)
+    excitation, phase = state.excitations.clone(), state.phases.clone()
+    result = _run(ManifoldPhysics(cfg, dtype=torch.float64), state, 20)
+    assert torch.equal(result.state.excitations, excitation)
+    assert torch.equal(result.state.phases, phase)
+
+
+def test_step_does_not_write_into_the_callers_tensors(generator):
+    cfg = PhysicsConfig(grid_size=(12, 12, 12))
+    state = random_state(500, cfg, generator, dtype=torch.float64)
+    copy = state.clone()
+    ManifoldPhysics(cfg, dtype=torch.float64).step(state)
+    for f in dataclasses.fields(state):
+        assert torch.equal(getattr(state, f.name), getattr(copy, f.name)), f.name
+
+
+@pytest.mark.parametrize("poisson", ["spectral", "jacobi"])
+def test_ledger_closes_in_float64(poisson):
+    # 1000 steps of 2,000 particles from the seed's (dense) initial state: collisions, contact
+    # push, clamps, walls, radiation and thermalization all active.
+    cfg = PhysicsConfig(grid_size=(16, 16, 16), poisson=poisson)
+    steps = 1000 if poisson == "spectral" else 200
+    state = random_state(2000, cfg, make_generator(7), dtype=torch.float64)
+    engine = ManifoldPhysics(cfg, dtype=torch.float64)
+    result = _run(engine, state, steps)
+    ledger = result.ledger
+    assert ledger.radiated > 0 and ledger.dissipated > 0 and ledger.contact_work != 0
+    assert ledger.residual < 1e-9
+    assert (result.state.heats >= 0).all() and (result.state.energies >= 0).all()
+
+
+def test_ledger_closes_in_float32():
+    cfg = gas_config(2000, 16)
+    state = gas_state(2000, cfg, make_generator(3), dtype=torch.float32)
+    result = _run(ManifoldPhysics(cfg, dtype=torch.float32), state, 1000)
+    assert result.ledger.residual < 1e-4
+
+
+def test_thermalization_alone_conserves_internal_plus_heat(generator):
+    # Everything but thermalization switched off: E + Q is constant, E decays as (1 - dt/tau)^t.
+    cfg = PhysicsConfig(grid_size=(8, 8, 8), G=0.0, k_B=0.0, sigma_SB=0.0,
+                        thermal_conductivity=0.0, dynamic_viscosity=0.0, collisions=False)
+    state = random_state(300, cfg, generator, dtype=torch.float64)
+    state = state.replace(velocities=torch.zeros_like(state.velocities))
+    start = (state.energies + state.heats).clone()
+    result = _run(ManifoldPhysics(cfg, dtype=torch.float64), state, 50)
+    assert torch.allclose(result.state.energies + result.state.heats, start, rtol=1e-13)
+    assert torch.allclose(result.state.energies, state.energies * (1 - 0.01 / 10.0) ** 50,
+                          rtol=1e-12)
+
+
+def test_collision_stage_conserves_momentum_without_fields(generator):
+    # Fields off and no walls reached: total momentum only changes through collisions.
+    cfg = PhysicsConfig(grid_size=(10, 10, 10), G=0.0, k_B=0.0, dynamic_viscosity=0.0,
+                        max_speed=1e9, max_acceleration=1e9)
+    state = random_state(800, cfg, generator, dtype=torch.float64)
+    result = _run(ManifoldPhysics(cfg, dtype=torch.float64), state, 3)
+    assert result.collision_pairs > 0
+    momentum = lambda s: (s.masses[:, None] * s.velocities).sum(0)  # noqa: E731
+    assert torch.allclose(momentum(result.state), momentum(state), atol=1e-9)
+
+
+def test_same_seed_same_result_and_different_seed_differs():
+    cfg = PhysicsConfig(grid_size=(12, 12, 12))
+
+    def final(seed):
+        state = random_state(700, cfg, make_generator(seed))
+        return _run(ManifoldPhysics(cfg), state, 10).state
+
+    a, b, c = final(5), final(5), final(6)
+    for f in dataclasses.fields(a):
+        assert torch.equal(getattr(a, f.name), getattr(b, f.name)), f.name
+    assert not torch.equal(a.positions, c.positions)
+
+
+def test_cell_list_and_brute_force_engines_agree(generator):
+    cfg = PhysicsConfig(grid_size=(10, 10, 10))
+    state = random_state(700, cfg, generator, dtype=torch.float64)
+    cells = _run(ManifoldPhysics(cfg, dtype=torch.float64), state, 5).state
+    brute_cfg = cfg.replace(collision_method="brute_force")
+    brute = _run(ManifoldPhysics(brute_cfg, dtype=torch.float64), state, 5).state
+    assert torch.allclose(cells.velocities, brute.velocities, atol=1e-9)
+    assert torch.allclose(cells.heats, brute.heats, atol=1e-9)
+
+
+def test_particles_stay_inside_the_box(generator):
+    cfg = PhysicsConfig(grid_size=(6, 6, 6), max_speed=50.0)
+    state = random_state(200, cfg, generator, dtype=torch.float64)
+    state = state.replace(velocities=torch.randn(200, 3, generator=generator,
+                                                 dtype=torch.float64) * 30)
+    engine = ManifoldPhysics(cfg, dtype=torch.float64)
+    result = _run(engine, state, 30)
+    x = result.state.positions
+    assert (x >= 0).all() and (x < 6.0).all()
+    assert result.ledger.residual < 1e-9
+
+
+def _corruptions(state: ParticleState):
+    n = state.num_particles
+    yield "positions", state.replace(positions=state.positions[:, :2])
+    yield "velocities", state.replace(velocities=state.velocities[:-1])
+    yield "energies", state.replace(energies=state.energies.to(torch.float32))
+    heats = state.heats.clone()
+    heats[3] = float("nan")
+    yield "heats", state.replace(heats=heats)
+    masses = state.masses.clone()
+    masses[0] = 0.0
+    yield "masses", state.replace(masses=masses)
+    positions = state.positions.clone()
+    positions[1, 2] = 1e6
+    yield "positions", state.replace(positions=positions)
+    velocities = state.velocities.clone()
+    velocities[2, 0] = float("inf")
+    yield "velocities", state.replace(velocities=velocities)
+    yield "phases", state.replace(phases=torch.zeros(n + 1, dtype=state.dtype))
+
+
+def test_bad_states_raise_and_change_nothing(generator):
+    cfg = PhysicsConfig(grid_size=(8, 8, 8))
+    engine = ManifoldPhysics(cfg, dtype=torch.float64)
+    good = random_state(50, cfg, generator, dtype=torch.float64)
+    engine.step(good)
+    ledger_before = engine.ledger.to_dict()
+    fields_before = engine.fields.temperature.clone()
+    for name, bad in _corruptions(good):
+        snapshot = bad.clone()
+        with pytest.raises(StateError, match=name):
+            engine.step(bad)
+        for f in dataclasses.fields(bad):
+            assert torch.equal(getattr(bad, f.name).nan_to_num(), getattr(snapshot, f.name)
+                               .nan_to_num()), f.name
+        assert engine.ledger.to_dict() == ledger_before
+        assert torch.equal(engine.fields.temperature, fields_before)
+    with pytest.raises(StateError, match="dtype"):
+        ManifoldPhysics(cfg, dtype=torch.float32).step(good)
+
+
+def test_injection_and_removal_are_counted(generator):
+    cfg = PhysicsConfig(grid_size=(10, 10, 10))
+    engine = ManifoldPhysics(cfg, dtype=torch.float64)
+    state = random_state(300, cfg, generator, dtype=torch.float64)
+    state = engine.step(state).state
+    state = engine.add_particles(state, random_state(100, cfg, generator, dtype=torch.float64))
+    state = engine.step(state).state
+    state = engine.remove_particles(state, torch.arange(400) % 3 != 0)
+    result = engine.step(state)
+    assert result.state.num_particles == 266
+    assert result.ledger.injected > 0 and result.ledger.removed > 0
+    assert result.ledger.residual < 1e-9
+    with pytest.raises(ValueError, match="keep"):
+        engine.remove_particles(result.state, torch.ones(3, dtype=torch.bool))
