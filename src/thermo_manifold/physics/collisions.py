@@ -45,42 +45,47 @@ def cell_list_pairs(
     if n < 2:
         empty = torch.zeros(0, dtype=torch.long, device=device)
         return empty, empty
-    cells_per_axis = [max(1, int(length // cutoff)) for length in box]
-    dims = torch.tensor(cells_per_axis, device=device)
-    scale = torch.tensor([c / length for c, length in zip(cells_per_axis, box)],
+    cells = [max(1, int(length // cutoff)) for length in box]  # cell edges >= cutoff
+    # A ghost layer of empty cells around the box: neighbour lookups never leave the array.
+    px, py, pz = (c + 2 for c in cells)
+    dims = torch.tensor(cells, device=device)
+    scale = torch.tensor([c / length for c, length in zip(cells, box)],
                          dtype=positions.dtype, device=device)
-    cell = (positions * scale).long()
-    cell = torch.minimum(cell.clamp_min(0), dims - 1)
-    ny, nz = cells_per_axis[1], cells_per_axis[2]
-    linear = (cell[:, 0] * ny + cell[:, 1]) * nz + cell[:, 2]
+    cell = torch.minimum((positions * scale).long().clamp_min(0), dims - 1) + 1
+    linear = (cell[:, 0] * py + cell[:, 1]) * pz + cell[:, 2]
     order = torch.argsort(linear, stable=True)
-    sorted_cell = cell[order]
-    counts = torch.bincount(linear, minlength=int(dims.prod()))
+    sorted_linear = linear[order]
+    counts = torch.bincount(linear, minlength=px * py * pz)
     starts = torch.cumsum(counts, 0) - counts
 
-    offsets = torch.tensor(_HALF_STENCIL, device=device)  # (14, 3)
-    neighbour = sorted_cell[None, :, :] + offsets[:, None, :]  # (14, N, 3)
-    valid = ((neighbour >= 0) & (neighbour < dims)).all(dim=2)
-    neighbour_linear = (neighbour[..., 0] * ny + neighbour[..., 1]) * nz + neighbour[..., 2]
-    neighbour_linear = torch.where(valid, neighbour_linear, 0)
-    first = starts[neighbour_linear]
-    count = torch.where(valid, counts[neighbour_linear], 0)
-    # Own cell: only partners after this particle in sorted order.
     rank = torch.arange(n, device=device)
-    own_end = first[0] + count[0]
-    first[0] = rank + 1
-    count[0] = own_end - first[0]
-
-    count = count.reshape(-1)
+    # Row 0: partners later in the own cell; rows 1..13: the half-stencil neighbour cells.
+    offsets = torch.tensor([(dx * py + dy) * pz + dz for dx, dy, dz in _HALF_STENCIL[1:]],
+                           device=device)
+    neighbour = sorted_linear[None, :] + offsets[:, None]  # (13, N)
+    own_count = starts[sorted_linear] + counts[sorted_linear] - rank - 1
+    count = torch.cat([own_count[None], counts[neighbour]]).reshape(-1)
+    # Most (particle, cell) combinations are empty at gas densities: keep only the others.
+    active = torch.nonzero(count).squeeze(1)
+    count = count[active]
+    left_rank = active % n
+    row = active // n
+    first = torch.where(
+        row == 0, left_rank + 1,
+        starts[neighbour.reshape(-1)[(active - n).clamp_min(0)]])
     total = int(count.sum())
     seg_start = torch.cumsum(count, 0) - count
-    left_rank = torch.repeat_interleave(rank.repeat(len(_HALF_STENCIL)), count, output_size=total)
     within = torch.arange(total, device=device) - torch.repeat_interleave(
         seg_start, count, output_size=total)
-    right_rank = torch.repeat_interleave(first.reshape(-1), count, output_size=total) + within
-    left, right = order[left_rank], order[right_rank]
-    close = ((positions[left] - positions[right]) ** 2).sum(dim=1) < cutoff**2
-    return left[close], right[close]
+    right_rank = torch.repeat_interleave(first, count, output_size=total) + within
+    left_rank = torch.repeat_interleave(left_rank, count, output_size=total)
+    # Distances in sorted order (neighbouring ranks are near in memory); map back to particle
+    # ids only for the pairs that are actually close.
+    sorted_positions = positions.index_select(0, order)
+    gap = sorted_positions.index_select(0, left_rank) - sorted_positions.index_select(0, right_rank)
+    close = torch.nonzero((gap * gap).sum(dim=1) < cutoff**2).squeeze(1)
+    return (order.index_select(0, left_rank.index_select(0, close)),
+            order.index_select(0, right_rank.index_select(0, close)))
 
 
 @dataclass

@@ -16,17 +16,16 @@ from dataclasses import dataclass
 
 import torch
 
-# Corner k = 4a + 2b + c of the unit cell has offsets (a, b, c) along (x, y, z).
-_CORNER_BITS = torch.tensor([[(k >> 2) & 1, (k >> 1) & 1, k & 1] for k in range(8)])
-
-
 @dataclass
 class CloudInCell:
-    """The trilinear stencil of N particles on one grid."""
+    """The trilinear stencil of N particles on one grid.
+
+    Corner k = 4a + 2b + c of a particle's cell has offsets (a, b, c) along (x, y, z).
+    """
 
     index: torch.Tensor  # (N, 8) int64 flat node indices
     weights: torch.Tensor  # (N, 8) trilinear weights, rows sum to 1
-    frac: torch.Tensor  # (N, 3) fractional offsets inside the cell, in [0, 1]
+    axis_weights: torch.Tensor  # (N, 3, 2): (1 - frac, frac) per axis
     grid_size: tuple[int, int, int]
     spacing: float
 
@@ -44,17 +43,24 @@ def cloud_in_cell(
     dims = torch.tensor(grid_size, device=positions.device, dtype=positions.dtype)
     coords = positions / spacing - 0.5
     coords = torch.minimum(coords.clamp_min(0.0), dims - 1)
-    base = coords.floor().clamp_max(dims - 2)
+    base = torch.minimum(coords.floor(), dims - 2)
     frac = coords - base
     base = base.long()
-    bits = _CORNER_BITS.to(positions.device)
-    corners = base[:, None, :] + bits[None, :, :]  # (N, 8, 3)
-    index = (corners[..., 0] * gy + corners[..., 1]) * gz + corners[..., 2]
-    # Weight of corner (a, b, c) = prod over axes of (frac if bit else 1 - frac).
-    per_axis = torch.where(bits[None, :, :].bool(), frac[:, None, :], 1.0 - frac[:, None, :])
-    weights = per_axis.prod(dim=2)
-    return CloudInCell(index=index, weights=weights, frac=frac, grid_size=tuple(grid_size),
-                       spacing=float(spacing))
+    base_flat = (base[:, 0] * gy + base[:, 1]) * gz + base[:, 2]
+    corner_offsets = torch.tensor(
+        [a * gy * gz + b * gz + c for a in (0, 1) for b in (0, 1) for c in (0, 1)],
+        device=positions.device,
+    )
+    index = base_flat[:, None] + corner_offsets[None, :]
+    axis_weights = torch.stack([1.0 - frac, frac], dim=2)  # (N, 3, 2)
+    weights = _outer(axis_weights[:, 0], axis_weights[:, 1], axis_weights[:, 2])
+    return CloudInCell(index=index, weights=weights, axis_weights=axis_weights,
+                       grid_size=tuple(grid_size), spacing=float(spacing))
+
+
+def _outer(wx: torch.Tensor, wy: torch.Tensor, wz: torch.Tensor) -> torch.Tensor:
+    """(N, 2) x (N, 2) x (N, 2) -> (N, 8) products in corner order 4a + 2b + c."""
+    return (wx[:, :, None, None] * wy[:, None, :, None] * wz[:, None, None, :]).reshape(-1, 8)
 
 
 def scatter(stencil: CloudInCell, values: torch.Tensor) -> torch.Tensor:
@@ -80,16 +86,16 @@ def gather_gradient(stencil: CloudInCell, field: torch.Tensor,
     """Gradient of the trilinear interpolant of `field` at the particles, (N, 3)."""
     if corners is None:
         corners = corner_values(stencil, field)
-    frac = stencil.frac
-    bits = _CORNER_BITS.to(frac.device).bool()
-    per_axis = torch.where(bits[None], frac[:, None, :], 1.0 - frac[:, None, :])  # (N, 8, 3)
-    sign = bits.to(frac.dtype) * 2.0 - 1.0  # +1 on the upper face, -1 on the lower
-    grads = []
-    for axis in range(3):
-        others = [a for a in range(3) if a != axis]
-        face_weight = per_axis[:, :, others[0]] * per_axis[:, :, others[1]]
-        grads.append((corners * face_weight * sign[None, :, axis]).sum(dim=1))
-    return torch.stack(grads, dim=1) / stencil.spacing
+    (x0, x1), (y0, y1), (z0, z1) = stencil.axis_weights.permute(1, 2, 0)  # each (N,)
+    c000, c001, c010, c011, c100, c101, c110, c111 = corners.t()
+    # d/dx of the interpolant: difference of the two x faces, weighted bilinearly over (y, z).
+    grad_x = (y0 * (z0 * (c100 - c000) + z1 * (c101 - c001))
+              + y1 * (z0 * (c110 - c010) + z1 * (c111 - c011)))
+    grad_y = (x0 * (z0 * (c010 - c000) + z1 * (c011 - c001))
+              + x1 * (z0 * (c110 - c100) + z1 * (c111 - c101)))
+    grad_z = (x0 * (y0 * (c001 - c000) + y1 * (c011 - c010))
+              + x1 * (y0 * (c101 - c100) + y1 * (c111 - c110)))
+    return torch.stack([grad_x, grad_y, grad_z], dim=1) / stencil.spacing
 
 
 __all__ = ["CloudInCell", "cloud_in_cell", "corner_values", "gather", "gather_gradient", "scatter"]
