@@ -86,3 +86,17 @@ def test_thermalization_and_radiation_limits():
     assert torch.allclose(lost, 0.5 * 1e-5 * 0.25 * heat**4 * 0.01)
     huge = thermal.radiate(heat, capacity, 1.0, 1e9, 1.0, 1.0)
     assert torch.equal(huge, heat)  # never more than the particle holds
+
+
+def test_non_negativity_limiter_caps_only_the_offenders_and_stays_zero_sum(generator):
+    heat = torch.rand(1000, generator=generator, dtype=torch.float64)
+    heat[:10] = 0.0
+    change = torch.randn(1000, generator=generator, dtype=torch.float64)
+    change -= change.mean()  # zero-sum
+    limited = thermal._limit_to_non_negative(heat, change)
+    assert (heat + limited >= 0).all()
+    assert abs(limited.sum().item()) < 1e-12
+    fine = (change < 0) & (heat + change >= 0)
+    assert torch.equal(limited[fine], change[fine])  # donors that could pay are untouched
+    gains = change > 0
+    assert (limited[gains] <= change[gains]).all() and (limited[gains] > 0).all()

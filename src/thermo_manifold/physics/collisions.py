@@ -142,7 +142,10 @@ def resolve_pairs(
     flow = torch.where(flow.abs() > equalising.abs(), equalising, flow)
     donor = torch.where(flow > 0, right, left)
     given = torch.zeros_like(heats).index_add_(0, donor, flow.abs())
-    limit = torch.where(given > heats, heats / torch.where(given > 0, given, 1.0), 1.0)
+    # A few ulps of headroom: the donor's index_add of many flows must not round below zero.
+    headroom = 1.0 - 64.0 * torch.finfo(heats.dtype).eps
+    limit = torch.where(given > heats * headroom,
+                        headroom * heats / torch.where(given > 0, given, 1.0), 1.0)
     flow = flow * limit[donor]
 
     new_heats = heats.clone()

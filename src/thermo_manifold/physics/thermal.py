@@ -66,13 +66,18 @@ def distribute_to_particles(
 
 
 def _limit_to_non_negative(heat: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
-    """Scale a zero-sum `change` by one factor in (0, 1] so that heat + change >= 0."""
-    deficit = heat + change
-    if not bool((deficit < 0).any()):
+    """Make a zero-sum `change` keep heat + change >= 0 and stay zero-sum.
+
+    Particles that would go negative give only what they hold; the receivers' gains are scaled
+    down by one common factor so the total stays zero. Particles that were fine are unaffected
+    except for that scaling.
+    """
+    if not bool((change < -heat).any()):
         return change
-    negative = deficit < 0
-    factor = (heat[negative] / (-change[negative])).min().clamp(0.0, 1.0)
-    return change * factor
+    capped = torch.maximum(change, -heat)
+    surplus = (capped - change).sum()  # what the capped particles did not give
+    gains = capped.clamp_min(0.0)
+    return torch.where(capped > 0, gains * (1.0 - surplus / gains.sum()), capped)
 
 
 def conduct(

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from thermo_manifold.cli import UserError
+from thermo_manifold.cli_support import UserError
 from thermo_manifold.device import make_generator, resolve_device, resolve_dtype
 from thermo_manifold.physics import ManifoldPhysics, PhysicsConfig, random_state
 
