@@ -81,9 +81,12 @@ def cell_list_pairs(
     left_rank = torch.repeat_interleave(left_rank, count, output_size=total)
     # Distances in sorted order (neighbouring ranks are near in memory); map back to particle
     # ids only for the pairs that are actually close.
-    sorted_positions = positions.index_select(0, order)
-    gap = sorted_positions.index_select(0, left_rank) - sorted_positions.index_select(0, right_rank)
-    close = torch.nonzero((gap * gap).sum(dim=1) < cutoff**2).squeeze(1)
+    distance_sq = torch.zeros(total, dtype=positions.dtype, device=device)
+    for axis in range(3):  # one contiguous coordinate at a time: 1-D gathers are cheap
+        coordinate = positions[:, axis].index_select(0, order)
+        gap = coordinate.index_select(0, left_rank) - coordinate.index_select(0, right_rank)
+        distance_sq.addcmul_(gap, gap)
+    close = torch.nonzero(distance_sq < cutoff**2).squeeze(1)
     return (order.index_select(0, left_rank.index_select(0, close)),
             order.index_select(0, right_rank.index_select(0, close)))
 
