@@ -54,7 +54,7 @@ def cell_list_pairs(
     cell = torch.minimum((positions * scale).long().clamp_min(0), dims - 1) + 1
     linear = (cell[:, 0] * py + cell[:, 1]) * pz + cell[:, 2]
     order = torch.argsort(linear, stable=True)
-    sorted_linear = linear[order]
+    sorted_linear = linear.index_select(0, order)
     counts = torch.bincount(linear, minlength=px * py * pz)
     starts = torch.cumsum(counts, 0) - counts
 
@@ -63,21 +63,22 @@ def cell_list_pairs(
     offsets = torch.tensor([(dx * py + dy) * pz + dz for dx, dy, dz in _HALF_STENCIL[1:]],
                            device=device)
     neighbour = sorted_linear[None, :] + offsets[:, None]  # (13, N)
-    own_count = starts[sorted_linear] + counts[sorted_linear] - rank - 1
-    count = torch.cat([own_count[None], counts[neighbour]]).reshape(-1)
+    own_count = (starts.index_select(0, sorted_linear) + counts.index_select(0, sorted_linear)
+                 - rank - 1)
+    count = torch.cat([own_count, counts.index_select(0, neighbour.reshape(-1))])
     # Most (particle, cell) combinations are empty at gas densities: keep only the others.
     active = torch.nonzero(count).squeeze(1)
-    count = count[active]
+    count = count.index_select(0, active)
     left_rank = active % n
     row = active // n
     first = torch.where(
         row == 0, left_rank + 1,
-        starts[neighbour.reshape(-1)[(active - n).clamp_min(0)]])
+        starts.index_select(0, neighbour.reshape(-1).index_select(0, (active - n).clamp_min(0))))
     total = int(count.sum())
     seg_start = torch.cumsum(count, 0) - count
-    within = torch.arange(total, device=device) - torch.repeat_interleave(
-        seg_start, count, output_size=total)
-    right_rank = torch.repeat_interleave(first, count, output_size=total) + within
+    # Partner k of a segment is first + k = (first - seg_start) + (global position).
+    right_rank = torch.repeat_interleave(first - seg_start, count, output_size=total)
+    right_rank += torch.arange(total, device=device)
     left_rank = torch.repeat_interleave(left_rank, count, output_size=total)
     # Distances in sorted order (neighbouring ranks are near in memory); map back to particle
     # ids only for the pairs that are actually close.
@@ -116,16 +117,17 @@ def resolve_pairs(
     dt: float,
 ) -> CollisionResult:
     """Apply the pair responses of all pairs at once; returns new tensors."""
-    delta = positions[left] - positions[right]
+    take = lambda values, index: values.index_select(0, index)  # noqa: E731 (fast gather)
+    delta = take(positions, left) - take(positions, right)
     distance = delta.norm(dim=1)
     # Coincident centres have no normal; the seed skips them too.
     keep = distance > 1e-9 * radius
     left, right, delta, distance = left[keep], right[keep], delta[keep], distance[keep]
     normal = delta / distance[:, None]
     overlap = 2.0 * radius - distance
-    m_l, m_r = masses[left], masses[right]
+    m_l, m_r = take(masses, left), take(masses, right)
     m_eff = m_l * m_r / (m_l + m_r)
-    v_n = ((velocities[left] - velocities[right]) * normal).sum(dim=1)
+    v_n = ((take(velocities, left) - take(velocities, right)) * normal).sum(dim=1)
     approaching = v_n < 0
     impulse = torch.where(approaching, (1.0 + restitution) * m_eff * (-v_n), 0.0)
     impulse = impulse + young_modulus * overlap * dt
@@ -138,7 +140,7 @@ def resolve_pairs(
 
     # Contact conduction, positive = heat flowing from `right` into `left`.
     c_l, c_r = m_l * specific_heat, m_r * specific_heat
-    t_l, t_r = heats[left] / c_l, heats[right] / c_r
+    t_l, t_r = take(heats, left) / c_l, take(heats, right) / c_r
     gap = t_r - t_l
     flow = thermal_conductivity * overlap**2 * gap * dt
     equalising = gap * c_l * c_r / (c_l + c_r)  # the flow that would equalise the pair
@@ -149,7 +151,7 @@ def resolve_pairs(
     headroom = 1.0 - 64.0 * torch.finfo(heats.dtype).eps
     limit = torch.where(given > heats * headroom,
                         headroom * heats / torch.where(given > 0, given, 1.0), 1.0)
-    flow = flow * limit[donor]
+    flow = flow * take(limit, donor)
 
     new_heats = heats.clone()
     new_heats.index_add_(0, left, 0.5 * dissipation + flow)

@@ -73,7 +73,7 @@ def scatter(stencil: CloudInCell, values: torch.Tensor) -> torch.Tensor:
 
 def corner_values(stencil: CloudInCell, field: torch.Tensor) -> torch.Tensor:
     """Field values at each particle's eight stencil nodes, (N, 8)."""
-    return field.reshape(-1)[stencil.index]
+    return field.reshape(-1).index_select(0, stencil.index.reshape(-1)).view(-1, 8)
 
 
 def gather(stencil: CloudInCell, field: torch.Tensor) -> torch.Tensor:
