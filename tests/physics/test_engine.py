@@ -178,3 +178,13 @@ def test_injection_and_removal_are_counted(generator):
     assert result.ledger.residual < 1e-9
     with pytest.raises(ValueError, match="keep"):
         engine.remove_particles(result.state, torch.ones(3, dtype=torch.bool))
+
+
+def test_ledger_residual_detects_energy_created_outside_the_step(generator):
+    cfg = PhysicsConfig(grid_size=(12, 12, 12))
+    engine = ManifoldPhysics(cfg, dtype=torch.float64)
+    state = random_state(500, cfg, generator, dtype=torch.float64)
+    state = engine.step(state).state
+    leaked = state.replace(heats=state.heats + 0.01)  # 5 units of heat from nowhere
+    result = engine.step(leaked)
+    assert result.ledger.residual == pytest.approx(5.0 / result.ledger.initial_total, rel=1e-6)
