@@ -14,24 +14,19 @@ from thermo_manifold.cli_support import OneLineParser as _Parser
 from thermo_manifold.cli_support import UserError
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type for integers >= `minimum`, with a one-line message otherwise."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,12 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     sim = commands.add_parser("simulate", help="run the physics engine headless and summarise")
-    sim.add_argument("--particles", type=_positive_int, default=2000, help="particle count N")
-    sim.add_argument("--grid", type=_positive_int, default=32, help="grid cells per axis")
-    sim.add_argument("--steps", type=_positive_int, default=200, help="physics steps")
+    sim.add_argument("--particles", type=_int_at_least(1), default=2000, help="particle count N")
+    sim.add_argument("--grid", type=_int_at_least(1), default=32, help="grid cells per axis")
+    sim.add_argument("--steps", type=_int_at_least(1), default=200, help="physics steps")
     sim.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     sim.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    sim.add_argument("--seed", type=_non_negative_int, default=0)
+    sim.add_argument("--seed", type=_int_at_least(0), default=0)
     sim.add_argument("--poisson", choices=["spectral", "jacobi"], default="spectral")
     sim.add_argument("--no-collisions", action="store_true", help="switch the collision stage off")
     sim.add_argument("--config", metavar="TOML", help="physics config file ([physics] table)")

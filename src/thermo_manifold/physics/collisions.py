@@ -92,6 +92,11 @@ def cell_list_pairs(
             order.index_select(0, right_rank.index_select(0, close)))
 
 
+def _rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values[index] along dim 0; index_select is about twice as fast as indexing on the CPU."""
+    return values.index_select(0, index)
+
+
 @dataclass
 class CollisionResult:
     velocities: torch.Tensor
@@ -117,17 +122,16 @@ def resolve_pairs(
     dt: float,
 ) -> CollisionResult:
     """Apply the pair responses of all pairs at once; returns new tensors."""
-    take = lambda values, index: values.index_select(0, index)  # noqa: E731 (fast gather)
-    delta = take(positions, left) - take(positions, right)
+    delta = _rows(positions, left) - _rows(positions, right)
     distance = delta.norm(dim=1)
     # Coincident centres have no normal; the seed skips them too.
     keep = distance > 1e-9 * radius
     left, right, delta, distance = left[keep], right[keep], delta[keep], distance[keep]
     normal = delta / distance[:, None]
     overlap = 2.0 * radius - distance
-    m_l, m_r = take(masses, left), take(masses, right)
+    m_l, m_r = _rows(masses, left), _rows(masses, right)
     m_eff = m_l * m_r / (m_l + m_r)
-    v_n = ((take(velocities, left) - take(velocities, right)) * normal).sum(dim=1)
+    v_n = ((_rows(velocities, left) - _rows(velocities, right)) * normal).sum(dim=1)
     approaching = v_n < 0
     impulse = torch.where(approaching, (1.0 + restitution) * m_eff * (-v_n), 0.0)
     impulse = impulse + young_modulus * overlap * dt
@@ -140,7 +144,7 @@ def resolve_pairs(
 
     # Contact conduction, positive = heat flowing from `right` into `left`.
     c_l, c_r = m_l * specific_heat, m_r * specific_heat
-    t_l, t_r = take(heats, left) / c_l, take(heats, right) / c_r
+    t_l, t_r = _rows(heats, left) / c_l, _rows(heats, right) / c_r
     gap = t_r - t_l
     flow = thermal_conductivity * overlap**2 * gap * dt
     equalising = gap * c_l * c_r / (c_l + c_r)  # the flow that would equalise the pair
@@ -151,7 +155,7 @@ def resolve_pairs(
     headroom = 1.0 - 64.0 * torch.finfo(heats.dtype).eps
     limit = torch.where(given > heats * headroom,
                         headroom * heats / torch.where(given > 0, given, 1.0), 1.0)
-    flow = flow * take(limit, donor)
+    flow = flow * _rows(limit, donor)
 
     new_heats = heats.clone()
     new_heats.index_add_(0, left, 0.5 * dissipation + flow)

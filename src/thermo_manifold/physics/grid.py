@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+
 @dataclass
 class CloudInCell:
     """The trilinear stencil of N particles on one grid.
