@@ -33,6 +33,7 @@ def test_simulate_writes_a_summary(tmp_path, capsys):
         (["simulate", "--grid", "1"], "grid_size"),
         (["simulate", "--dtype", "float16"], "--dtype"),
         (["frobnicate"], "COMMAND"),
+        (["bench", "gpus"], "WHAT"),
     ],
 )
 def test_bad_flags_print_one_line_and_exit_2(argv, fragment, tmp_path, capsys):

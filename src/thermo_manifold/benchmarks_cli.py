@@ -1,0 +1,24 @@
+"""`thermo-manifold bench WHAT`: benchmarks that print timings and ratios (never assert)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from thermo_manifold.cli_support import OneLineParser
+
+BENCHMARKS = {"physics": "physics step throughput vs a NumPy reference"}
+
+
+def main(argv: Sequence[str]) -> int:
+    argv = list(argv)
+    if argv[:1] == ["physics"]:
+        from thermo_manifold.physics import benchmark
+
+        return benchmark.main(argv[1:])
+    parser = OneLineParser(prog="thermo-manifold bench")
+    kinds = parser.add_subparsers(dest="what", metavar="WHAT", parser_class=OneLineParser)
+    kinds.required = True
+    for name, help_text in BENCHMARKS.items():
+        kinds.add_parser(name, help=help_text, add_help=False)
+    parser.parse_args(argv[:1])
+    return 0
