@@ -188,3 +188,19 @@ def test_ledger_residual_detects_energy_created_outside_the_step(generator):
     leaked = state.replace(heats=state.heats + 0.01)  # 5 units of heat from nowhere
     result = engine.step(leaked)
     assert result.ledger.residual == pytest.approx(5.0 / result.ledger.initial_total, rel=1e-6)
+
+
+def test_record_external_keeps_the_ledger_closed(generator):
+    from thermo_manifold.physics import ManifoldPhysics, PhysicsConfig, random_state
+
+    config = PhysicsConfig(grid_size=(8, 8, 8))
+    engine = ManifoldPhysics(config, dtype=torch.float64)
+    state = random_state(50, config, generator, dtype=torch.float64)
+    engine.start_ledger(state)
+    boosted = state.replace(energies=state.energies + 0.5)
+    engine.record_external(boosted, 0.5 * 50)
+    assert engine.ledger.residual < 1e-12
+    engine.record_external(boosted, 0.0)
+    assert engine.ledger.residual < 1e-12
+    with pytest.raises(ValueError, match="energy_in"):
+        engine.record_external(boosted, float("nan"))

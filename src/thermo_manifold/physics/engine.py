@@ -102,6 +102,19 @@ class ManifoldPhysics:
         self.ledger.observe(kept)
         return kept
 
+    def record_external(self, state: ParticleState, energy_in: float) -> ParticleState:
+        """Book energy that an outside agent (spectral carriers, an experiment) put into the
+        particles: `state` is the particles after that change, `energy_in` the net energy added
+        (negative when taken out). The ledger stays closed when `energy_in` is honest."""
+        self._validate(state)
+        if not math.isfinite(energy_in):
+            raise ValueError(f"energy_in must be finite; got {energy_in}")
+        if self.ledger is None:
+            raise RuntimeError("start_ledger(state) before record_external")
+        self.ledger.injected += float(energy_in)
+        self.ledger.observe(state)
+        return state
+
     # ------------------------------------------------------------------ the step
     def step(self, state: ParticleState) -> StepResult:
         self._validate(state)
