@@ -3,18 +3,26 @@ from __future__ import annotations
 import pytest
 import torch
 
-from thermo_manifold.physics import collisions
+from thermo_manifold.physics import collision_kernels, collisions
+
+needs_numba = pytest.mark.skipif(not collision_kernels.AVAILABLE, reason="numba not installed")
 
 
-def _resolve(left, right, x, v, q, m, **overrides):
+@pytest.fixture(params=["torch", pytest.param("numba", marks=needs_numba)])
+def loops(request):
+    """Both implementations of the collision stage: vectorised PyTorch and Numba loops."""
+    return collisions if request.param == "torch" else collision_kernels
+
+
+def _resolve(left, right, x, v, q, m, loops=collisions, **overrides):
     params = dict(radius=0.5, restitution=0.8, young_modulus=1000.0,
                   thermal_conductivity=0.1, specific_heat=10.0, dt=0.01)
     params.update(overrides)
-    return collisions.resolve_pairs(left, right, x, v, q, m, **params)
+    return loops.resolve_pairs(left, right, x, v, q, m, **params)
 
 
 @pytest.mark.parametrize("restitution", [0.0, 0.5, 0.8, 1.0])
-def test_two_body_head_on_collision(generator, restitution):
+def test_two_body_head_on_collision(generator, restitution, loops):
     m = torch.rand(2, generator=generator, dtype=torch.float64) * 2 + 0.2
     direction = torch.randn(3, generator=generator, dtype=torch.float64)
     direction /= direction.norm()
@@ -24,7 +32,7 @@ def test_two_body_head_on_collision(generator, restitution):
     v[1] -= 2 * direction
     heat = torch.zeros(2, dtype=torch.float64)
     i, j = torch.tensor([0]), torch.tensor([1])
-    out = _resolve(i, j, x, v, heat, m, restitution=restitution, young_modulus=0.0)
+    out = _resolve(i, j, x, v, heat, m, loops, restitution=restitution, young_modulus=0.0)
     normal = (x[0] - x[1]) / (x[0] - x[1]).norm()
     v_n = ((v[0] - v[1]) @ normal).item()
     assert v_n < 0
@@ -50,11 +58,11 @@ def _crowd(generator, n=1500, box=(12.0, 9.0, 10.0)):
     return x, v, q, m
 
 
-def test_collisions_conserve_momentum(generator):
+def test_collisions_conserve_momentum(generator, loops):
     x, v, q, m = _crowd(generator)
-    left, right = collisions.cell_list_pairs(x, 1.0, (12.0, 9.0, 10.0))
+    left, right = loops.cell_list_pairs(x, 1.0, (12.0, 9.0, 10.0))
     assert left.numel() > 100
-    out = _resolve(left, right, x, v, q, m)
+    out = _resolve(left, right, x, v, q, m, loops)
     before = (m[:, None] * v).sum(0)
     after = (m[:, None] * out.velocities).sum(0)
     assert torch.allclose(before, after, atol=1e-10)
@@ -64,9 +72,9 @@ def test_collisions_conserve_momentum(generator):
 
 
 @pytest.mark.parametrize("cutoff", [1.0, 2.5, 5.0])
-def test_cell_list_finds_exactly_the_brute_force_pairs(generator, cutoff):
+def test_cell_list_finds_exactly_the_brute_force_pairs(generator, cutoff, loops):
     x, v, q, m = _crowd(generator, n=800)
-    cell_pairs = collisions.cell_list_pairs(x, cutoff, (12.0, 9.0, 10.0))
+    cell_pairs = loops.cell_list_pairs(x, cutoff, (12.0, 9.0, 10.0))
     brute_pairs = collisions.brute_force_pairs(x, cutoff)
     as_set = lambda pairs: {  # noqa: E731
         (min(a, b), max(a, b)) for a, b in zip(pairs[0].tolist(), pairs[1].tolist())
@@ -74,13 +82,26 @@ def test_cell_list_finds_exactly_the_brute_force_pairs(generator, cutoff):
     cells = as_set(cell_pairs)
     assert len(cells) == cell_pairs[0].numel()  # no pair twice
     assert cells == as_set(brute_pairs)
-    out_cells = _resolve(*cell_pairs, x, v, q, m)
+    out_cells = _resolve(*cell_pairs, x, v, q, m, loops)
     out_brute = _resolve(*brute_pairs, x, v, q, m)
     assert torch.allclose(out_cells.velocities, out_brute.velocities, atol=1e-10)
     assert torch.allclose(out_cells.heats, out_brute.heats, atol=1e-10)
 
 
-def test_no_pairs_for_fewer_than_two_particles():
+def test_no_pairs_for_fewer_than_two_particles(loops):
     x = torch.tensor([[1.0, 1.0, 1.0]])
-    left, right = collisions.cell_list_pairs(x, 1.0, (4.0, 4.0, 4.0))
+    left, right = loops.cell_list_pairs(x, 1.0, (4.0, 4.0, 4.0))
     assert left.numel() == right.numel() == 0
+
+
+@needs_numba
+def test_numba_and_torch_responses_agree_on_a_crowd(generator):
+    x, v, q, m = _crowd(generator, n=3000)
+    left, right = collisions.cell_list_pairs(x, 1.0, (12.0, 9.0, 10.0))
+    torch_out = _resolve(left, right, x, v, q, m, collisions)
+    numba_out = _resolve(left, right, x, v, q, m, collision_kernels)
+    assert numba_out.num_pairs == torch_out.num_pairs > 1000
+    assert torch.allclose(numba_out.velocities, torch_out.velocities, rtol=0, atol=1e-10)
+    assert torch.allclose(numba_out.heats, torch_out.heats, rtol=0, atol=1e-10)
+    assert numba_out.dissipated == pytest.approx(torch_out.dissipated, rel=1e-10)
+    assert numba_out.contact_work == pytest.approx(torch_out.contact_work, rel=1e-10)

@@ -21,17 +21,29 @@ from dataclasses import dataclass, field
 
 import torch
 
-from thermo_manifold.physics import collisions, grid, poisson, thermal
+from thermo_manifold.physics import collision_kernels, collisions, poisson, stages
 from thermo_manifold.physics.config import PhysicsConfig
-from thermo_manifold.physics.ledger import (
-    EnergyLedger,
-    kinetic_change,
-    particle_energy,
-    total_of,
-)
+from thermo_manifold.physics.ledger import EnergyLedger, particle_energy
 from thermo_manifold.physics.state import ParticleState, StateError
 
 STAGES = ("scatter", "gravity", "heat", "update", "collide")
+KERNELS = ("auto", "torch", "numba")
+
+
+def _resolve_kernels(kernels: str, device: torch.device) -> str:
+    """Which collision loops to run: Numba's compiled CPU loops or vectorised PyTorch.
+
+    "auto" picks Numba on the CPU when it is installed, PyTorch otherwise (CUDA, MPS)."""
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}; got {kernels!r}")
+    if kernels == "numba":
+        if device.type != "cpu":
+            raise ValueError(f"kernels='numba' runs on the CPU only; device is {device}")
+        if not collision_kernels.AVAILABLE:
+            raise ValueError("kernels='numba' needs the numba package (pip install numba)")
+    if kernels == "auto":
+        return "numba" if device.type == "cpu" and collision_kernels.AVAILABLE else "torch"
+    return kernels
 
 
 @dataclass
@@ -58,9 +70,21 @@ class ManifoldPhysics:
     """The particle-mesh engine. Holds the config, the grid fields and the energy ledger."""
 
     def __init__(self, config: PhysicsConfig | None = None, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, compile: bool = False,
+                 kernels: str = "auto"):
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
+        if not isinstance(compile, bool):
+            raise ValueError(f"compile must be True or False; got {compile!r}")
+        self.kernels = _resolve_kernels(kernels, torch.device(device))
+        # The mesh stages, plain or fused by torch.compile (compiled on the first step, which
+        # then takes tens of seconds; worth it for long runs of many particles).
+        self.compiled = compile
+        self._stages = {name: getattr(stages, name)
+                        for name in ("deposit", "exchange_heat", "update_particles")}
+        if compile:
+            self._stages = {name: torch.compile(fn, dynamic=None)
+                            for name, fn in self._stages.items()}
         self.config = config if config is not None else PhysicsConfig()
         self.device = torch.device(device)
         self.dtype = dtype
@@ -122,18 +146,16 @@ class ManifoldPhysics:
             self.ledger = EnergyLedger.start(state)
         cfg = self.config
         seconds: dict[str, float] = {}
-        h, cv, r, dt = cfg.grid_spacing, cfg.specific_heat, cfg.particle_radius, cfg.dt
+        h, r, dt = cfg.grid_spacing, cfg.particle_radius, cfg.dt
         x, v, m = state.positions, state.velocities, state.masses
-        capacity = m * cv
+        run = self._stages
 
         with self._stage("scatter", seconds):
-            stencil = grid.cloud_in_cell(x, cfg.grid_size, h)
-            mass_field = grid.scatter(stencil, m)
-            heat_field = grid.scatter(stencil, state.heats)
-            capacity_field = mass_field * cv
+            deposited = run["deposit"](x, m, state.heats, cfg)
+            stencil = stages.stencil_of(deposited, cfg)
 
         with self._stage("gravity", seconds):
-            source = (4.0 * math.pi * cfg.G / h**3) * mass_field
+            source = (4.0 * math.pi * cfg.G / h**3) * deposited.mass_field
             if cfg.poisson == "spectral":
                 phi = poisson.solve_spectral(source, h)
             else:
@@ -145,98 +167,52 @@ class ManifoldPhysics:
             residual = poisson.residual(phi, source, h)
 
         with self._stage("heat", seconds):
-            diffused = thermal.diffuse_heat(heat_field, capacity_field, cfg.diffusion_number)
-            heats = state.heats + thermal.distribute_to_particles(
-                stencil, diffused - heat_field, heat_field, capacity_field, state.heats,
-                capacity)
-            medium_temperature = thermal.field_temperature(diffused, capacity_field)
+            exchanged = run["exchange_heat"](stencil, deposited.heat_field,
+                                             deposited.capacity_field, state.heats, m, cfg)
 
         with self._stage("update", seconds):
-            t_corners = grid.corner_values(stencil, medium_temperature)
-            local_temperature = (t_corners * stencil.weights).sum(dim=1)
-            grad_t = grid.gather_gradient(stencil, medium_temperature, t_corners)
-            phi_corners = grid.corner_values(stencil, phi)
-            potential = 0.5 * total_of(m * (phi_corners * stencil.weights).sum(dim=1))
-            grad_phi = grid.gather_gradient(stencil, phi, phi_corners)
-
-            heats = heats + thermal.conduct(stencil, local_temperature, heats, capacity,
-                                            capacity_field, cfg.thermal_conductivity * r * dt)
-            radiated = thermal.radiate(heats, capacity, cfg.emissivity, cfg.sigma_SB, r, dt)
-            heats = heats - radiated
-            moved = thermal.thermalize(state.energies, cfg.tau_thermalization, dt)
-            energies = state.energies - moved
-            heats = heats + moved
-
-            # Kicks: G is already in phi (the seed applied it twice). One clamp factor scales
-            # both accelerations so the clamp limits the field work rather than losing energy.
-            acc_gravity = -grad_phi
-            acc_pressure = -cfg.k_B * grad_t
-            magnitude = (acc_gravity + acc_pressure).norm(dim=1, keepdim=True)
-            clamp = torch.clamp(cfg.max_acceleration / magnitude.clamp_min(1e-30), max=1.0)
-            v_gravity = v + acc_gravity * clamp * dt
-            v_pressure = v_gravity + acc_pressure * clamp * dt
-            gravity_work = total_of(kinetic_change(m, v, v_gravity))
-            pressure_work = total_of(kinetic_change(m, v_gravity, v_pressure))
-
-            # Stokes drag, then the speed limit; both losses become the particle's heat.
-            gamma = 6.0 * math.pi * cfg.dynamic_viscosity * r
-            v_drag = v_pressure * math.exp(-gamma * dt)
-            speed = v_drag.norm(dim=1, keepdim=True)
-            v_new = v_drag * torch.clamp(cfg.max_speed / speed.clamp_min(1e-30), max=1.0)
-            loss = -kinetic_change(m, v_pressure, v_new)
-
-            x_new, v_wall = self._walls(x + v_new * dt, v_new)
-            loss = loss - kinetic_change(m, v_new, v_wall)
-            heats = heats + loss
-            dissipated = total_of(loss)
-            v_new = v_wall
+            moved = run["update_particles"](
+                stencil, phi, exchanged.temperature, deposited.capacity_field, x, v, m,
+                state.energies, exchanged.heats, cfg)
+            x_new, v_new, heats = moved.positions, moved.velocities, moved.heats
 
         pairs = 0
         contact_work = 0.0
+        dissipated = float(moved.dissipated)
         with self._stage("collide", seconds):
             if cfg.collisions and state.num_particles > 1:
                 cutoff = 2.0 * r
+                loops = collision_kernels if self.kernels == "numba" else collisions
                 if cfg.collision_method == "cell_list":
-                    left, right = collisions.cell_list_pairs(x_new, cutoff, cfg.domain_size)
+                    left, right = loops.cell_list_pairs(x_new, cutoff, cfg.domain_size)
                 else:
                     left, right = collisions.brute_force_pairs(x_new, cutoff)
-                hit = collisions.resolve_pairs(
+                hit = loops.resolve_pairs(
                     left, right, x_new, v_new, heats, m, radius=r,
                     restitution=cfg.restitution, young_modulus=cfg.young_modulus,
-                    thermal_conductivity=cfg.thermal_conductivity, specific_heat=cv, dt=dt)
+                    thermal_conductivity=cfg.thermal_conductivity,
+                    specific_heat=cfg.specific_heat, dt=dt)
                 v_new, heats = hit.velocities, hit.heats
                 pairs, contact_work = hit.num_pairs, hit.contact_work
                 dissipated += hit.dissipated
 
         new_state = ParticleState(
-            positions=x_new, velocities=v_new, energies=energies, heats=heats,
+            positions=x_new, velocities=v_new, energies=moved.energies, heats=heats,
             excitations=state.excitations, masses=m, phases=state.phases)
         ledger = self.ledger
-        ledger.gravity_work += gravity_work
-        ledger.pressure_work += pressure_work
+        ledger.gravity_work += float(moved.gravity_work)
+        ledger.pressure_work += float(moved.pressure_work)
         ledger.contact_work += contact_work
-        ledger.radiated += total_of(radiated)
+        ledger.radiated += float(moved.radiated)
         ledger.dissipated += dissipated
-        ledger.potential = potential
+        ledger.potential = float(moved.potential)
         ledger.observe(new_state)
-        self.fields = Fields(mass=mass_field, heat=diffused, capacity=capacity_field,
-                             temperature=medium_temperature, potential=phi)
+        self.fields = Fields(mass=deposited.mass_field, heat=exchanged.diffused,
+                             capacity=deposited.capacity_field,
+                             temperature=exchanged.temperature, potential=phi)
         return StepResult(new_state, ledger.snapshot(), residual, pairs, seconds)
 
     # ------------------------------------------------------------------ helpers
-    def _walls(self, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mirror particles that crossed a wall and reverse their normal velocity, scaled by
-        wall_restitution. Positions end strictly inside [0, L)."""
-        box = torch.tensor(self.config.domain_size, dtype=x.dtype, device=x.device)
-        below, above = x < 0, x >= box
-        if not bool((below | above).any()):
-            return x, v
-        e = self.config.wall_restitution
-        x = torch.where(below, -x, torch.where(above, 2.0 * box - x, x))
-        v = torch.where(below | above, -e * v, v)
-        inside = torch.nextafter(box, torch.zeros_like(box))
-        return torch.minimum(x.clamp_min(0.0), inside), v
-
     def _validate(self, state: ParticleState) -> None:
         if not isinstance(state, ParticleState):
             raise StateError(f"state must be a ParticleState; got {type(state).__name__}")

@@ -72,12 +72,13 @@ def _limit_to_non_negative(heat: torch.Tensor, change: torch.Tensor) -> torch.Te
     down by one common factor so the total stays zero. Particles that were fine are unaffected
     except for that scaling.
     """
-    if not bool((change < -heat).any()):
-        return change
+    # Branch-free so it compiles: with no offender, surplus is exactly 0 and scale exactly 1.
     capped = torch.maximum(change, -heat)
     surplus = (capped - change).sum()  # what the capped particles did not give
     gains = capped.clamp_min(0.0)
-    return torch.where(capped > 0, gains * (1.0 - surplus / gains.sum()), capped)
+    total_gain = gains.sum()
+    scale = torch.where(total_gain > 0, 1.0 - surplus / total_gain, 1.0)
+    return torch.where(capped > 0, gains * scale, capped)
 
 
 def conduct(

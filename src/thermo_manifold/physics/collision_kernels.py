@@ -1,0 +1,221 @@
+"""Compiled CPU loops for the collision stage (Numba), same results as `collisions.py`.
+
+Why a second implementation: the vectorised PyTorch cell list has to materialise every
+(particle, neighbour cell) combination, compact it and expand it again, and at gas densities
+(a quarter of a particle per cell) nearly all of that work is bookkeeping and random gathers.
+A loop visits each candidate partner once. The PyTorch path stays the one for CUDA/MPS and the
+reference the tests compare these kernels against.
+
+Pair finding is a counting sort by cell (cells at least `cutoff` wide, with a ghost layer) and a
+half stencil walked as contiguous rank ranges: in x-major, z-fastest cell order the three cells
+(dx, dy, dz = -1..1) of a neighbour column are consecutive, so the 13 half-stencil cells become
+4 column ranges plus "the rest of my cell and the next cell in z". Two parallel passes (count,
+then fill at prefix-sum offsets) give a deterministic pair order.
+
+The pair response follows `collisions.resolve_pairs` exactly (restitution impulse, soft push,
+contact conduction with the pair-equalising cap and the donor limiter); its accumulations run in
+one thread, in pair order, so results are bit-for-bit repeatable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - exercised only where numba is absent
+    numba = None
+
+AVAILABLE = numba is not None
+prange = numba.prange if numba is not None else range
+
+
+def _jit(**options):
+    def wrap(function):
+        if numba is None:
+            return function
+        return numba.njit(cache=True, nogil=True, **options)(function)
+
+    return wrap
+
+
+@_jit()
+def _sort_by_cell(x, y, z, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
+    """Counting sort of particles by cell; returns order, sorted cell ids and cell starts."""
+    n = x.shape[0]
+    py, pz = cells_y + 2, cells_z + 2
+    num_cells = (cells_x + 2) * py * pz
+    linear = np.empty(n, np.int64)
+    for i in range(n):
+        cx = min(max(int(x[i] * scale_x), 0), cells_x - 1) + 1
+        cy = min(max(int(y[i] * scale_y), 0), cells_y - 1) + 1
+        cz = min(max(int(z[i] * scale_z), 0), cells_z - 1) + 1
+        linear[i] = (cx * py + cy) * pz + cz
+    starts = np.zeros(num_cells + 1, np.int64)
+    for i in range(n):
+        starts[linear[i] + 1] += 1
+    for c in range(num_cells):
+        starts[c + 1] += starts[c]
+    fill = starts[:-1].copy()
+    order = np.empty(n, np.int64)
+    for i in range(n):  # stable: particles keep their relative order inside a cell
+        order[fill[linear[i]]] = i
+        fill[linear[i]] += 1
+    sorted_linear = np.empty(n, np.int64)
+    for k in range(n):
+        sorted_linear[k] = linear[order[k]]
+    return order, sorted_linear, starts
+
+
+@_jit(parallel=True)
+def _pairs_in_ranges(sx, sy, sz, sorted_linear, starts, column_offsets, cutoff_sq, fill,
+                     offsets, left, right):
+    """Pass 1 (fill=False): count partners per sorted rank into `offsets`.
+    Pass 2 (fill=True): write the pairs at the prefix-sum `offsets`."""
+    n = sx.shape[0]
+    for i in prange(n):
+        cell = sorted_linear[i]
+        xi, yi, zi = sx[i], sy[i], sz[i]
+        found = 0
+        write = offsets[i] if fill else 0
+        for column in range(column_offsets.shape[0] + 1):
+            if column == 0:  # the rest of my own cell and the next cell in z
+                first, last = i + 1, starts[cell + 2]
+            else:
+                centre = cell + column_offsets[column - 1]
+                first, last = starts[centre - 1], starts[centre + 2]
+            for j in range(first, last):
+                dx, dy, dz = xi - sx[j], yi - sy[j], zi - sz[j]
+                if dx * dx + dy * dy + dz * dz < cutoff_sq:
+                    if fill:
+                        left[write + found] = i
+                        right[write + found] = j
+                    found += 1
+        if not fill:
+            offsets[i] = found
+
+
+def cell_list_pairs(positions: torch.Tensor, cutoff: float, box: tuple[float, float, float]
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """All unordered pairs closer than `cutoff`, each once (CPU tensors)."""
+    if not AVAILABLE:
+        raise RuntimeError("numba is not installed; use the PyTorch cell list")
+    n = positions.shape[0]
+    if n < 2:
+        empty = torch.zeros(0, dtype=torch.long)
+        return empty, empty
+    coords = positions.detach().contiguous().numpy()
+    x, y, z = (np.ascontiguousarray(coords[:, axis]) for axis in range(3))
+    cells = [max(1, int(length // cutoff)) for length in box]
+    scale = [c / length for c, length in zip(cells, box)]
+    order, sorted_linear, starts = _sort_by_cell(x, y, z, *cells, *scale)
+    sx, sy, sz = x[order], y[order], z[order]
+    py, pz = cells[1] + 2, cells[2] + 2
+    # Centres of the four neighbour columns of the half stencil: (dx, dy) in
+    # (0, 1), (1, -1), (1, 0), (1, 1), each covering dz = -1, 0, 1.
+    column_offsets = np.array([(dx * py + dy) * pz for dx, dy in ((0, 1), (1, -1), (1, 0), (1, 1))],
+                              dtype=np.int64)
+    cutoff_sq = coords.dtype.type(cutoff) ** 2
+    counts = np.zeros(n, np.int64)
+    none = np.zeros(0, np.int64)
+    _pairs_in_ranges(sx, sy, sz, sorted_linear, starts, column_offsets, cutoff_sq, False, counts,
+                     none, none)
+    offsets = np.cumsum(counts) - counts
+    total = int(counts.sum())
+    left = np.empty(total, np.int64)
+    right = np.empty(total, np.int64)
+    _pairs_in_ranges(sx, sy, sz, sorted_linear, starts, column_offsets, cutoff_sq, True, offsets,
+                     left, right)
+    return torch.from_numpy(order[left]), torch.from_numpy(order[right])
+
+
+@_jit()
+def _resolve(left, right, pos, vel, heats, masses, radius, restitution, young_modulus,
+             conductivity, specific_heat, dt, headroom):
+    """Pair responses in pair order; returns new velocities, new heats, pairs kept, dissipated
+    and the kinetic energy change."""
+    pairs = left.shape[0]
+    new_vel = vel.copy()
+    flow = np.zeros(pairs)
+    dissipation = np.zeros(pairs)
+    donor = np.empty(pairs, np.int64)
+    given = np.zeros(heats.shape[0])
+    kept = 0
+    for p in range(pairs):
+        i, j = left[p], right[p]
+        dx = pos[i, 0] - pos[j, 0]
+        dy = pos[i, 1] - pos[j, 1]
+        dz = pos[i, 2] - pos[j, 2]
+        distance = np.sqrt(dx * dx + dy * dy + dz * dz)
+        if not distance > 1e-9 * radius:  # coincident centres have no normal
+            donor[p] = -1
+            continue
+        kept += 1
+        nx, ny, nz = dx / distance, dy / distance, dz / distance
+        overlap = 2.0 * radius - distance
+        mi, mj = masses[i], masses[j]
+        m_eff = mi * mj / (mi + mj)
+        v_n = ((vel[i, 0] - vel[j, 0]) * nx + (vel[i, 1] - vel[j, 1]) * ny
+               + (vel[i, 2] - vel[j, 2]) * nz)
+        impulse = young_modulus * overlap * dt
+        if v_n < 0:
+            impulse += (1.0 + restitution) * m_eff * (-v_n)
+            dissipation[p] = 0.5 * m_eff * v_n * v_n * (1.0 - restitution * restitution)
+        new_vel[i, 0] += nx * impulse / mi
+        new_vel[i, 1] += ny * impulse / mi
+        new_vel[i, 2] += nz * impulse / mi
+        new_vel[j, 0] -= nx * impulse / mj
+        new_vel[j, 1] -= ny * impulse / mj
+        new_vel[j, 2] -= nz * impulse / mj
+        # Contact conduction, positive = heat from j into i, capped at the equalising flow.
+        ci, cj = mi * specific_heat, mj * specific_heat
+        gap = heats[j] / cj - heats[i] / ci
+        f = conductivity * overlap * overlap * gap * dt
+        equalising = gap * ci * cj / (ci + cj)
+        if abs(f) > abs(equalising):
+            f = equalising
+        flow[p] = f
+        donor[p] = j if f > 0 else i
+        given[donor[p]] += abs(f)
+    new_heats = heats.copy()
+    dissipated = 0.0
+    for p in range(pairs):
+        d = donor[p]
+        if d < 0:
+            continue
+        f = flow[p]
+        if given[d] > heats[d] * headroom:  # the donor would give more than it holds
+            f *= headroom * heats[d] / given[d]
+        new_heats[left[p]] += 0.5 * dissipation[p] + f
+        new_heats[right[p]] += 0.5 * dissipation[p] - f
+        dissipated += dissipation[p]
+    ke_change = 0.0
+    for i in range(masses.shape[0]):
+        before = vel[i, 0] ** 2 + vel[i, 1] ** 2 + vel[i, 2] ** 2
+        after = new_vel[i, 0] ** 2 + new_vel[i, 1] ** 2 + new_vel[i, 2] ** 2
+        ke_change += 0.5 * masses[i] * (after - before)
+    return new_vel, new_heats, kept, dissipated, ke_change
+
+
+def resolve_pairs(left: torch.Tensor, right: torch.Tensor, positions: torch.Tensor,
+                  velocities: torch.Tensor, heats: torch.Tensor, masses: torch.Tensor, *,
+                  radius: float, restitution: float, young_modulus: float,
+                  thermal_conductivity: float, specific_heat: float, dt: float):
+    """Numba twin of `collisions.resolve_pairs` (CPU tensors); returns a CollisionResult."""
+    from thermo_manifold.physics.collisions import CollisionResult
+
+    if not AVAILABLE:
+        raise RuntimeError("numba is not installed; use the PyTorch pair response")
+    headroom = 1.0 - 64.0 * float(torch.finfo(heats.dtype).eps)
+    new_vel, new_heats, kept, dissipated, ke_change = _resolve(
+        left.contiguous().numpy(), right.contiguous().numpy(),
+        positions.detach().contiguous().numpy(), velocities.detach().contiguous().numpy(),
+        heats.detach().contiguous().numpy(), masses.detach().contiguous().numpy(),
+        float(radius), float(restitution), float(young_modulus), float(thermal_conductivity),
+        float(specific_heat), float(dt), headroom)
+    return CollisionResult(torch.from_numpy(new_vel), torch.from_numpy(new_heats), int(kept),
+                           float(dissipated), float(ke_change) + float(dissipated))
+
+
+__all__ = ["AVAILABLE", "cell_list_pairs", "resolve_pairs"]
