@@ -1,0 +1,79 @@
+"""GAIA-2 pieces, FSQ and TMRoPE."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import scipy.stats
+import torch
+
+from thermo_manifold.papers.kernels import fsq, gaia
+
+
+def test_scaled_symlog_round_trip():
+    for scale, y_max in ((1000.0, 0.1), (3.6, 75.0)):
+        y = torch.linspace(-y_max, y_max, 1001, dtype=torch.float64)
+        z = gaia.symlog_scaled(y, scale, y_max)
+        assert float(z.abs().max()) == pytest.approx(1.0)
+        torch.testing.assert_close(gaia.symexp_scaled(z, scale, y_max), y, rtol=1e-10, atol=1e-12)
+
+
+def test_bimodal_logit_normal_sampler(generator):
+    n = 200_000
+    tau = gaia.sample_flow_time(n, generator)
+    assert bool(((tau > 0) & (tau < 1)).all())
+    logit = torch.log(tau / (1 - tau))
+    # Two modes: the mixture's CDF in logit space, checked at several points (scipy oracle).
+    for point in (-4.0, -2.0, -1.0, 0.5, 2.0):
+        want = 0.8 * scipy.stats.norm.cdf(point, 0.5, 1.4) + 0.2 * scipy.stats.norm.cdf(point, -3.0, 1.0)
+        assert float((logit < point).double().mean()) == pytest.approx(want, abs=4e-3)
+    # Two modes in tau (near 0.02 and 0.88, where the mixture density peaks) with a dip between;
+    # bin probabilities match the mixture CDF pushed through the sigmoid.
+    edges = torch.linspace(0, 1, 101, dtype=torch.float64)
+    counts = torch.histc(tau, bins=100, min=0, max=1) / n
+    z = torch.logit(edges[1:-1]).numpy()
+    cdf = 0.8 * scipy.stats.norm.cdf(z, 0.5, 1.4) + 0.2 * scipy.stats.norm.cdf(z, -3.0, 1.0)
+    want = torch.diff(torch.cat((torch.zeros(1), torch.tensor(cdf), torch.ones(1)))).to(torch.float64)
+    torch.testing.assert_close(counts.to(torch.float64), want, atol=2e-3, rtol=0)
+    low_mode, dip, high_mode = counts[1:3].mean(), counts[20:40].mean(), counts[85:90].mean()
+    assert low_mode > 1.5 * dip and high_mode > 1.5 * dip
+
+
+def test_compression_ratio_is_384():
+    assert gaia.compression_ratio() == 384.0
+
+
+@pytest.mark.parametrize("levels,dims", [(1, 4), (2, 3), (4, 2)])
+def test_fsq_round_trip_over_whole_codebook(levels, dims):
+    size = fsq.fsq_codebook_size(levels, dims)
+    assert size == (2 * levels + 1) ** dims
+    codes = torch.tensor(list(itertools.product(range(-levels, levels + 1), repeat=dims)), dtype=torch.float32)
+    index = fsq.fsq_encode(codes, levels)
+    assert sorted(index.tolist()) == list(range(size))           # bijection onto [0, size)
+    assert torch.equal(fsq.fsq_decode(index, levels, dims), codes)
+
+
+def test_fsq_quantize_bounds_and_gradient(generator):
+    h = torch.randn(100, 3, generator=generator) * 4
+    q = fsq.fsq_quantize(h, 2)
+    assert bool((q == q.round()).all()) and float(q.abs().max()) <= 2
+    assert torch.equal(fsq.fsq_decode(fsq.fsq_encode(q, 2), 2, 3), q)
+    hg = h.clone().requires_grad_(True)
+    fsq.fsq_quantize(hg, 2).sum().backward()
+    assert bool((hg.grad[(h.abs() < 2)] == 1).all())            # straight-through inside the range
+
+
+def test_tmrope_ids():
+    segs = [fsq.Segment("text", length=3), fsq.Segment("image", height=2, width=3),
+            fsq.Segment("audio", length=4), fsq.Segment("video", frames=3, height=1, width=2, fps=12.5)]
+    ids = fsq.tmrope_position_ids(segs)
+    assert ids.shape == (3, 3 + 6 + 4 + 6)
+    assert ids[:, :3].tolist() == [[0, 1, 2]] * 3
+    image = ids[:, 3:9]
+    assert set(image[0].tolist()) == {3} and image[1].tolist() == [3, 3, 3, 4, 4, 4]
+    assert image[2].tolist() == [3, 4, 5, 3, 4, 5]
+    audio = ids[:, 9:13]
+    assert audio[0].tolist() == [6, 7, 8, 9]                      # one id per 40 ms frame
+    video_t = ids[0, 13:].tolist()
+    assert video_t == [10, 10, 12, 12, 14, 14]                    # 80 ms per frame at 12.5 fps

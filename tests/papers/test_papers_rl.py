@@ -1,0 +1,99 @@
+"""GRPO and Dreamer4 pieces."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from thermo_manifold.papers.kernels import dreamer, grpo
+
+
+def test_grpo_advantages_zero_mean_unit_std(generator):
+    rewards = torch.randn(32, 16, generator=generator, dtype=torch.float64) * 3 + 1
+    adv = grpo.group_advantages(rewards)
+    torch.testing.assert_close(adv.mean(-1), torch.zeros(32, dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(adv.std(-1, unbiased=False), torch.ones(32, dtype=torch.float64))
+
+
+def test_equal_rewards_give_zero_advantage():
+    rewards = torch.tensor([[0.7] * 8, [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]])
+    adv = grpo.group_advantages(rewards)
+    assert torch.equal(adv[0], torch.zeros(8))
+    assert bool(torch.isfinite(adv).all())
+
+
+def test_surrogate_uses_exp_of_log_ratio(generator):
+    logp_old = torch.randn(64, generator=generator, dtype=torch.float64)
+    logp_new = logp_old + 0.3 * torch.randn(64, generator=generator, dtype=torch.float64)
+    adv = torch.randn(64, generator=generator, dtype=torch.float64)
+    ratio = torch.exp(logp_new - logp_old)
+    want = -torch.minimum(ratio * adv, ratio.clamp(0.8, 1.2) * adv).mean()
+    assert float(grpo.clipped_surrogate(logp_new, logp_old, adv)) == pytest.approx(float(want), rel=1e-12)
+    seed_version = -torch.minimum((logp_new - logp_old) * adv, (logp_new - logp_old).clamp(0.8, 1.2) * adv).mean()
+    assert abs(float(want) - float(seed_version)) > 1e-3
+    # Outside the clip range on the profitable side the gradient is zero.
+    new = torch.tensor([math.log(1.5)], requires_grad=True)
+    grpo.clipped_surrogate(new, torch.zeros(1), torch.ones(1)).backward()
+    assert float(new.grad) == 0.0
+
+
+def test_k3_kl_is_nonnegative_and_unbiased(generator):
+    logits_p, logits_q = torch.tensor([1.0, 0.0, -1.0, 0.5]), torch.tensor([0.0, 0.3, 0.2, -0.4])
+    logp, logq = logits_p.log_softmax(0).double(), logits_q.log_softmax(0).double()
+    exact = float((logp.exp() * (logp - logq)).sum())
+    draws = torch.multinomial(logp.exp(), 200000, replacement=True, generator=generator)
+    k3 = grpo.k3_kl(logp[draws], logq[draws])
+    assert bool((k3 >= 0).all())
+    assert float(k3.mean()) == pytest.approx(exact, abs=5 * float(k3.std()) / 200000 ** 0.5)
+
+
+def test_shortcut_schedule_grid(generator):
+    tau, d = dreamer.shortcut_schedule(64, 5000, generator)
+    k = (1 / d).round()
+    assert set(k.tolist()) == {1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0}
+    assert torch.equal(tau / d, (tau / d).round()) and bool((tau + d <= 1).all())
+
+
+def test_x_to_v_recovers_velocity(generator):
+    z0, z1 = torch.randn(2, 100, generator=generator, dtype=torch.float64)
+    tau = torch.rand(100, generator=generator, dtype=torch.float64) * 0.99
+    z_tau = (1 - tau) * z0 + tau * z1
+    torch.testing.assert_close(dreamer.x_to_v(z1, z_tau, tau), z1 - z0)
+
+
+def _brute_lambda_return(r, v, gamma, lam, t):
+    """Generalised: mix of n-step returns with weights (1-lam) lam^(n-1), tail weight at episode end."""
+    T = len(v)
+    horizon = T - 1 - t
+    if horizon == 0:
+        return v[t]
+    def n_step(n):
+        return sum(gamma ** i * r[t + i] for i in range(n)) + gamma ** n * v[t + n]
+    total = sum((1 - lam) * lam ** (n - 1) * n_step(n) for n in range(1, horizon))
+    return total + lam ** (horizon - 1) * n_step(horizon)
+
+
+def test_lambda_returns_match_brute_force(generator):
+    r = torch.randn(9, generator=generator, dtype=torch.float64)
+    v = torch.randn(9, generator=generator, dtype=torch.float64)
+    for lam in (0.0, 0.95, 1.0):
+        got = dreamer.lambda_returns(r, v, gamma=0.9, lam=lam)
+        want = torch.tensor([_brute_lambda_return(r, v, 0.9, lam, t) for t in range(9)], dtype=torch.float64)
+        torch.testing.assert_close(got, want)
+    one_step = dreamer.lambda_returns(r, v, gamma=0.9, lam=0.0)
+    torch.testing.assert_close(one_step[:-1], r[:-1] + 0.9 * v[1:])
+
+
+def test_symlog_symexp_and_twohot_round_trip(generator):
+    x = torch.cat((torch.logspace(-6, 8, 200, dtype=torch.float64), -torch.logspace(-6, 8, 200, dtype=torch.float64),
+                   torch.zeros(1, dtype=torch.float64)))
+    torch.testing.assert_close(dreamer.symexp(dreamer.symlog(x)), x, rtol=1e-12, atol=0)
+    probs = dreamer.twohot_encode(x)
+    assert probs.shape == (401, 255)
+    assert bool((probs >= 0).all()) and torch.allclose(probs.sum(-1), torch.ones(401, dtype=torch.float64))
+    assert bool(((probs > 0).sum(-1) <= 2).all())
+    torch.testing.assert_close(dreamer.twohot_decode(probs), x, rtol=1e-9, atol=1e-12)
+    far = dreamer.twohot_encode(torch.tensor([1e12], dtype=torch.float64))
+    assert bool((far >= 0).all()) and float(far[0, -1]) == pytest.approx(1.0)

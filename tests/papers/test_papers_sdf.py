@@ -1,0 +1,127 @@
+"""SDF ray tracing kernels against sympy, numpy.roots, finite differences and dense sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+import torch
+
+from thermo_manifold.papers.kernels import sdf
+
+
+def test_cubic_equals_exact_trilinear_ray_expansion():
+    s = sympy.symbols("s000 s100 s010 s110 s001 s101 s011 s111")
+    ox, oy, oz, dx, dy, dz, t = sympy.symbols("ox oy oz dx dy dz t")
+    x, y, z = ox + t * dx, oy + t * dy, oz + t * dz
+    f = ((1 - z) * ((1 - y) * ((1 - x) * s[0] + x * s[1]) + y * ((1 - x) * s[2] + x * s[3]))
+         + z * ((1 - y) * ((1 - x) * s[4] + x * s[5]) + y * ((1 - x) * s[6] + x * s[7])))
+    poly = sympy.Poly(sympy.expand(f), t)
+    exact = [poly.coeff_monomial(t ** k) for k in (3, 2, 1, 0)]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        values = rng.normal(size=8)
+        o, d = rng.normal(size=3), rng.normal(size=3)
+        subs = dict(zip(s, values)) | dict(zip((ox, oy, oz), o)) | dict(zip((dx, dy, dz), d))
+        want = [float(c.subs(subs)) for c in exact]
+        got = sdf.cubic_coefficients(torch.tensor(values), torch.tensor(o), torch.tensor(d)).tolist()
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def test_seed_k_constant_was_wrong():
+    # with s101 != s000 + (s001 - s000) the seed's a = s101 - s000 changes f(1, 0, 1) = s101
+    corners = torch.tensor([0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 11.0, 13.0], dtype=torch.float64)
+    c = sdf.cubic_coefficients(corners, torch.tensor([0.0, 0.0, 0.0], dtype=torch.float64),
+                               torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64))
+    assert float(c.sum()) == pytest.approx(7.0)           # f(o + 1*d) = f(1,0,1) = s101
+
+
+@pytest.mark.parametrize("roots", [(1.0, 2.0, 3.0), (-0.5, 0.25, 4.0), (0.3, 0.3, 2.0),
+                                   (0.7, 0.7, 0.7), (1e-3, 0.5, 1000.0)])
+def test_cubic_with_known_roots(roots):
+    coeffs = np.poly(roots) * 2.5
+    got = sdf.solve_polynomial(*coeffs)
+    assert got == pytest.approx(sorted(set(roots)), rel=1e-6, abs=1e-6)
+
+
+def test_cubic_with_one_real_root_matches_numpy():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        c = rng.normal(size=4)
+        want = sorted(r.real for r in np.roots(c) if abs(r.imag) < 1e-9)
+        got = sdf.solve_polynomial(*c)
+        assert len(got) == len(want)
+        assert got == pytest.approx(want, rel=1e-7, abs=1e-9)
+
+
+@pytest.mark.parametrize("coeffs,roots", [
+    ((0.0, 1.0, -3.0, 2.0), [1.0, 2.0]),          # quadratic
+    ((1e-18, 1.0, -3.0, 2.0), [1.0, 2.0]),        # numerically degenerate cubic
+    ((0.0, 1.0, -2.0, 1.0), [1.0]),               # double root
+    ((0.0, 1.0, 0.0, 1.0), []),                   # no real root
+    ((0.0, 0.0, 2.0, -1.0), [0.5]),               # linear
+    ((0.0, 0.0, 0.0, 3.0), []),                   # constant, non-zero
+    ((0.0, 1e-20, 1.0, -0.25), [0.25]),           # quadratic term vanishing too
+])
+def test_degenerate_cases(coeffs, roots):
+    assert sdf.solve_polynomial(*coeffs) == pytest.approx(roots, abs=1e-9)
+
+
+def test_gradient_matches_finite_differences(generator):
+    corners = torch.randn(20, 8, generator=generator, dtype=torch.float64)
+    points = torch.rand(20, 3, generator=generator, dtype=torch.float64)
+    g = sdf.gradient(corners, points)
+    h = 1e-6
+    for axis in range(3):
+        step = torch.zeros(3, dtype=torch.float64)
+        step[axis] = h
+        fd = (sdf.trilinear(corners, points + step) - sdf.trilinear(corners, points - step)) / (2 * h)
+        torch.testing.assert_close(g[:, axis], fd, rtol=1e-7, atol=1e-8)
+
+
+def _sphere_grid(n=12, centre=(6.0, 6.0, 6.0), radius=3.3):
+    axes = torch.arange(n, dtype=torch.float64)
+    x, y, z = torch.meshgrid(axes, axes, axes, indexing="ij")
+    return ((x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2).sqrt() - radius
+
+
+def _interpolant_along(grid, origin, direction, ts):
+    pts = origin + ts[:, None] * direction
+    cell = pts.floor().clamp(0, grid.shape[0] - 2).to(torch.int64)
+    corners = torch.stack([grid[cell[:, 0] + dx, cell[:, 1] + dy, cell[:, 2] + dz]
+                           for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)], dim=1)
+    return sdf.trilinear(corners, pts - cell)
+
+
+def test_trace_ray_matches_dense_sampling_of_the_interpolant(generator):
+    grid = _sphere_grid()
+    centre = torch.tensor([6.0, 6.0, 6.0], dtype=torch.float64)
+    for _ in range(10):
+        target = centre + torch.randn(3, generator=generator, dtype=torch.float64)
+        origin = torch.tensor([0.2, 0.4, 0.3], dtype=torch.float64)
+        direction = (target - origin) / (target - origin).norm()
+        hit = sdf.trace_ray(grid, origin, direction)
+        assert hit is not None
+        # Oracle: first sign change of the interpolant sampled every 1e-3, then bisection.
+        ts = torch.arange(0.0, 10.0, 1e-3, dtype=torch.float64)
+        f = _interpolant_along(grid, origin, direction, ts)
+        first = int(torch.nonzero(f <= 0)[0])
+        lo, hi = float(ts[first - 1]), float(ts[first])
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            value = float(_interpolant_along(grid, origin, direction, torch.tensor([mid], dtype=torch.float64)))
+            lo, hi = (mid, hi) if value > 0 else (lo, mid)
+        assert hit.t == pytest.approx(lo, abs=1e-9)
+        radial = hit.point - centre
+        assert float(hit.normal @ (radial / radial.norm())) > 0.98
+
+
+def test_ray_that_misses_and_shadow_rays():
+    grid = _sphere_grid()
+    origin = torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64)
+    assert sdf.trace_ray(grid, origin, torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)) is None
+    light = torch.tensor([11.0, 6.0, 6.0], dtype=torch.float64)
+    behind = torch.tensor([0.5, 6.0, 6.0], dtype=torch.float64)
+    beside = torch.tensor([0.5, 0.5, 6.0], dtype=torch.float64)
+    assert sdf.shadow(grid, behind, light) == 0.0
+    assert sdf.shadow(grid, beside, torch.tensor([11.0, 0.5, 6.0], dtype=torch.float64)) == 1.0

@@ -1,0 +1,74 @@
+"""TeraAgent partitioning, aura, delta encoding and load balancing against brute force."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from thermo_manifold.papers.kernels import teraagent as ta
+
+LO, HI, RANKS = (0.0, 0.0, 0.0), (10.0, 6.0, 4.0), (3, 2, 2)
+
+
+def test_partitions_cover_the_domain_exactly(generator):
+    boxes = ta.partition_domain(LO, HI, RANKS)
+    assert len(boxes) == 12
+    volume = sum((b.hi[0] - b.lo[0]) * (b.hi[1] - b.lo[1]) * (b.hi[2] - b.lo[2]) for b in boxes)
+    assert volume == pytest.approx(240.0)
+    points = torch.rand(5000, 3, generator=generator, dtype=torch.float64) * torch.tensor(HI)
+    points = torch.cat((points, torch.tensor([HI, LO, (10.0 / 3, 3.0, 2.0)], dtype=torch.float64)))
+    owners = ta.owner(points, LO, HI, RANKS)
+    inside = torch.stack([((points >= torch.tensor(b.lo)) & (points <= torch.tensor(b.hi))).all(1) for b in boxes], 1)
+    assert bool(inside[torch.arange(len(points)), owners].all())     # owner's box contains the point
+    assert bool((inside.sum(1) >= 1).all())                         # nothing falls outside every box
+    assert torch.equal(ta.owner(points, LO, HI, RANKS), owners)     # deterministic: exactly one owner
+
+
+def test_aura_contains_every_foreign_neighbour_within_radius(generator):
+    points = torch.rand(1500, 3, generator=generator, dtype=torch.float64) * torch.tensor(HI)
+    owners = ta.owner(points, LO, HI, RANKS)
+    radius = 0.7
+    distances = torch.cdist(points, points)
+    for rank, box in enumerate(ta.partition_domain(LO, HI, RANKS)):
+        aura = ta.aura_mask(points, box, radius, owners, rank)
+        mine = owners == rank
+        needed = ((distances[mine] <= radius).any(0)) & ~mine    # foreign agents some owned agent sees
+        assert bool(aura[needed].all())
+        assert not bool(aura[mine].any())
+
+
+def test_delta_encoding_round_trips_and_compresses(generator):
+    ids = torch.randperm(1000, generator=generator)[:400]
+    state = torch.randn(400, 6, generator=generator, dtype=torch.float64)
+    unchanged = ta.delta_encode(ids, state, ids, state)
+    assert unchanged.nbytes() == 0
+    new_state = state.clone()
+    new_state[::50] += 1e-3                                        # a few agents moved
+    perm = torch.randperm(400, generator=generator)
+    keep = perm[:380]                                              # 20 agents left
+    born_ids = torch.arange(2000, 2010)
+    msg_ids = torch.cat((ids[keep], born_ids))
+    msg_state = torch.cat((new_state[keep], torch.randn(10, 6, generator=generator, dtype=torch.float64)))
+    delta = ta.delta_encode(msg_ids, msg_state, ids, state)
+    out_ids, out_state = ta.delta_decode(delta, ids, state)
+    order_in, order_out = torch.argsort(msg_ids), torch.argsort(out_ids)
+    assert torch.equal(out_ids[order_out], msg_ids[order_in])
+    assert torch.equal(out_state[order_out].view(torch.int64), msg_state[order_in].view(torch.int64))
+    assert delta.nbytes() < 0.2 * msg_state.numel() * 8
+    f32 = state.float()
+    assert ta.delta_decode(ta.delta_encode(ids, f32 * 1.5, ids, f32), ids, f32)[1].equal(f32 * 1.5)
+
+
+def test_diffusive_balance_conserves_and_converges():
+    loads = torch.tensor([100.0, 0.0, 0.0, 40.0, 0.0, 10.0])
+    edges = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]               # a chain of ranks
+    spreads = []
+    current = loads
+    for _ in range(5):
+        current, flow = ta.diffusive_balance(current, edges, alpha=0.3, sweeps=20)
+        assert float(current.sum()) == pytest.approx(150.0)
+        spreads.append(float(current.max() - current.min()))
+    assert all(b < a for a, b in zip(spreads, spreads[1:]))
+    assert spreads[-1] < 1.0
+    with pytest.raises(ValueError, match="alpha"):
+        ta.diffusive_balance(loads, edges, alpha=0.6)
