@@ -105,3 +105,18 @@ def test_numba_and_torch_responses_agree_on_a_crowd(generator):
     assert torch.allclose(numba_out.heats, torch_out.heats, rtol=0, atol=1e-10)
     assert numba_out.dissipated == pytest.approx(torch_out.dissipated, rel=1e-10)
     assert numba_out.contact_work == pytest.approx(torch_out.contact_work, rel=1e-10)
+
+
+@needs_numba
+def test_fused_numba_collide_matches_pairs_then_response(generator):
+    x, v, q, m = _crowd(generator, n=3000)
+    left, right = collisions.cell_list_pairs(x, 1.0, (12.0, 9.0, 10.0))
+    expected = _resolve(left, right, x, v, q, m, collisions)
+    fused = collision_kernels.collide(x, v, q, m, box=(12.0, 9.0, 10.0), radius=0.5,
+                                      restitution=0.8, young_modulus=1000.0,
+                                      thermal_conductivity=0.1, specific_heat=10.0, dt=0.01)
+    assert fused.num_pairs == expected.num_pairs
+    assert torch.allclose(fused.velocities, expected.velocities, rtol=0, atol=1e-10)
+    assert torch.allclose(fused.heats, expected.heats, rtol=0, atol=1e-10)
+    assert fused.contact_work == pytest.approx(expected.contact_work, rel=1e-10)
+    assert not fused.velocities.data_ptr() == v.data_ptr()  # the caller's tensors are kept

@@ -251,3 +251,18 @@ def test_compiled_stages_match_eager(generator):
         assert torch.allclose(getattr(compiled.state, name), getattr(eager.state, name),
                               rtol=1e-9, atol=1e-10), name
     assert compiled.ledger.residual < 1e-9
+
+
+def test_writing_into_a_returned_state_is_caught_next_step(generator):
+    """The engine skips re-validating its own unmodified output, never a modified one."""
+    config = PhysicsConfig(grid_size=(8, 8, 8))
+    engine = ManifoldPhysics(config, dtype=torch.float64)
+    state = engine.step(random_state(100, config, generator, dtype=torch.float64)).state
+    state = engine.step(state).state  # unmodified output: fine
+    state.positions[3, 1] = float("nan")
+    with pytest.raises(StateError, match="positions"):
+        engine.step(state)
+    state.positions[3, 1] = 1.0
+    state.masses[0] = -1.0  # masses are shared with the input state
+    with pytest.raises(StateError, match="masses"):
+        engine.step(state)

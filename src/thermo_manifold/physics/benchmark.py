@@ -54,12 +54,25 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+VARIANTS = ("torch", "numba", "torch+compile", "numba+compile")
+
+
+def parse_variant(variant: str) -> tuple[str, bool]:
+    """'numba+compile' -> (kernels='numba', compile=True)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}")
+    kernels, _, compiled = variant.partition("+")
+    return kernels, bool(compiled)
+
+
 def _bench_one(n: int, g: int, *, steps: int, warmup: int, device: torch.device,
-               reference: bool, seed: int, bar) -> dict:
+               reference: bool, seed: int, bar, variant: str = "torch") -> dict:
     config = gas_config(n, g)
     state0 = gas_state(n, config, make_generator(seed, device), dtype=torch.float32,
                        device=device)
-    engine = ManifoldPhysics(config, device=device, dtype=torch.float32)
+    kernels, compiled = parse_variant(variant)
+    engine = ManifoldPhysics(config, device=device, dtype=torch.float32, compile=compiled,
+                             kernels=kernels)
     engine.time_stages = True
 
     state = state0
@@ -88,6 +101,7 @@ def _bench_one(n: int, g: int, *, steps: int, warmup: int, device: torch.device,
     row = {
         "n": n,
         "grid": g,
+        "variant": variant,
         "spacing": config.grid_spacing,
         "device": str(device),
         "dtype": "float32",
@@ -154,12 +168,20 @@ def run_benchmark(
     reference_max_n: int = 1_000_000,
     seed: int = 0,
     progress: bool = True,
+    variants: tuple[str, ...] = ("torch", "numba+compile"),
 ) -> list[dict]:
-    """Time the engine (and the NumPy reference) on the gas scenario; one row per (N, g)."""
+    """Time the engine variants (and the NumPy reference) on the gas scenario.
+
+    One row per (N, g, variant); all rows of an (N, g) share one reference timing, and
+    `speedup` is each variant's ms/step against the first variant's, from the same process."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1; got {steps}")
     if warmup < 0:
         raise ValueError(f"warmup must be >= 0; got {warmup}")
+    if not variants:
+        raise ValueError("variants must name at least one of " + ", ".join(VARIANTS))
+    for variant in variants:
+        parse_variant(variant)
     torch_device = resolve_device(device)
     cases = [(int(n), int(g)) for n in sizes for g in grids]
 
@@ -168,16 +190,27 @@ def run_benchmark(
             return 0
         return steps if n <= LARGE_N else min(steps, LARGE_N_REFERENCE_STEPS)
 
-    total = sum(warmup + steps + reference_steps(n) for n, _ in cases)
+    total = sum(len(variants) * (warmup + steps) + reference_steps(n) for n, _ in cases)
     disable = not progress or not sys.stderr.isatty()
     rows = []
     with tqdm(total=total, desc="physics benchmark", unit="step", disable=disable,
               file=sys.stderr) as bar:
         for n, g in cases:
-            bar.set_postfix_str(f"N={n:,} grid={g}^3")
-            rows.append(_bench_one(
-                n, g, steps=steps, warmup=warmup, device=torch_device,
-                reference=reference_steps(n) > 0, seed=seed, bar=bar))
+            case_rows = []
+            for index, variant in enumerate(variants):
+                bar.set_postfix_str(f"N={n:,} grid={g}^3 {variant}")
+                case_rows.append(_bench_one(
+                    n, g, steps=steps, warmup=warmup, device=torch_device,
+                    reference=index == 0 and reference_steps(n) > 0, seed=seed, bar=bar,
+                    variant=variant))
+            first = case_rows[0]
+            for row in case_rows:
+                row["speedup"] = first["engine_ms"] / row["engine_ms"]
+                if row is not first and first["reference_ms"] is not None:
+                    for key in ("reference_ms", "reference_steps", "reference_stage_ms"):
+                        row[key] = first[key]
+                    row["ratio"] = first["reference_ms"] / row["engine_ms"]
+            rows.extend(case_rows)
     return rows
 
 
@@ -192,8 +225,9 @@ def _fmt(value, spec: str, missing: str = "-") -> str:
 def format_markdown(rows: list[dict]) -> str:
     """A Markdown table of benchmark rows (times in ms per step, medians)."""
     header = (
-        "| N | grid | engine ms/step | particle-steps/s | scatter | gravity | heat | update "
-        "| collide | other | pairs | reference ms/step | ref/engine | first-step max abs dx |"
+        "| N | grid | variant | engine ms/step | particle-steps/s | scatter | gravity | heat "
+        "| update | collide | other | pairs | speedup | reference ms/step | ref/engine "
+        "| first-step max abs dx |"
     )
     columns = header.count("|") - 1
     lines = [header, "|" + "|".join(["---:"] * columns) + "|"]
@@ -202,11 +236,13 @@ def format_markdown(rows: list[dict]) -> str:
         cells = [
             f"{row['n']:,}",
             f"{row['grid']}^3",
+            row.get("variant", "torch"),
             _fmt(row["engine_ms"], ".1f"),
             _fmt(row["particle_steps_per_s"], ".3g"),
             *(_fmt(stage.get(name), ".1f") for name in STAGES),
             _fmt(row["other_ms"], ".1f"),
             f"{row['collision_pairs']:,}",
+            _fmt(row.get("speedup"), ".2f") + ("x" if row.get("speedup") is not None else ""),
             (_fmt(row["reference_ms"], ".1f")
              + (f" ({row['reference_steps']})" if row["reference_ms"] is not None else "")),
             _fmt(row["ratio"], ".2f") + ("x" if row["ratio"] is not None else ""),
@@ -276,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="largest N for which the reference is timed")
     parser.add_argument("--out", type=Path, default=None,
                         help="directory for bench_physics.json and bench_physics.md")
+    parser.add_argument("--variants", nargs="+", default=["torch", "numba+compile"],
+                        choices=VARIANTS, metavar="VARIANT",
+                        help="engine variants, the first is the speedup reference: "
+                             + ", ".join(VARIANTS) + " (default: torch numba+compile)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
@@ -285,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_benchmark(
             sizes=sizes, grids=grids, steps=args.steps, warmup=args.warmup, device=args.device,
             reference=not args.no_reference, reference_max_n=args.reference_max_n,
-            seed=args.seed, progress=not args.quiet)
+            seed=args.seed, progress=not args.quiet, variants=tuple(args.variants))
     except ValueError as error:
         parser.error(str(error))
     env = environment()
@@ -301,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"environment": env, "arguments": {
             "sizes": sizes, "grids": grids, "steps": args.steps, "warmup": args.warmup,
             "device": args.device, "seed": args.seed, "reference": not args.no_reference,
-            "reference_max_n": args.reference_max_n}, "rows": rows}
+            "reference_max_n": args.reference_max_n, "variants": args.variants}, "rows": rows}
         (args.out / "bench_physics.json").write_text(json.dumps(payload, indent=2) + "\n")
         (args.out / "bench_physics.md").write_text(f"{title}\n\n{table}\n")
         print(f"\nwrote {args.out / 'bench_physics.json'} and {args.out / 'bench_physics.md'}")

@@ -14,8 +14,10 @@ inelastic collisions) becomes heat, and the energy ledger records every flow in 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -28,6 +30,7 @@ from thermo_manifold.physics.state import ParticleState, StateError
 
 STAGES = ("scatter", "gravity", "heat", "update", "collide")
 KERNELS = ("auto", "torch", "numba")
+_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(ParticleState))
 
 
 def _resolve_kernels(kernels: str, device: torch.device) -> str:
@@ -92,6 +95,7 @@ class ManifoldPhysics:
         self.ledger: EnergyLedger | None = None
         self._warm_potential: torch.Tensor | None = None
         self.time_stages = False
+        self._last_output: tuple | None = None
 
     # ------------------------------------------------------------------ ledger management
     def start_ledger(self, state: ParticleState) -> EnergyLedger:
@@ -141,7 +145,8 @@ class ManifoldPhysics:
 
     # ------------------------------------------------------------------ the step
     def step(self, state: ParticleState) -> StepResult:
-        self._validate(state)
+        if not self._is_last_output(state):
+            self._validate(state)
         if self.ledger is None:
             self.ledger = EnergyLedger.start(state)
         cfg = self.config
@@ -182,16 +187,21 @@ class ManifoldPhysics:
         with self._stage("collide", seconds):
             if cfg.collisions and state.num_particles > 1:
                 cutoff = 2.0 * r
-                loops = collision_kernels if self.kernels == "numba" else collisions
-                if cfg.collision_method == "cell_list":
-                    left, right = loops.cell_list_pairs(x_new, cutoff, cfg.domain_size)
-                else:
+                response = dict(radius=r, restitution=cfg.restitution,
+                                young_modulus=cfg.young_modulus,
+                                thermal_conductivity=cfg.thermal_conductivity,
+                                specific_heat=cfg.specific_heat, dt=dt)
+                if cfg.collision_method == "brute_force":
                     left, right = collisions.brute_force_pairs(x_new, cutoff)
-                hit = loops.resolve_pairs(
-                    left, right, x_new, v_new, heats, m, radius=r,
-                    restitution=cfg.restitution, young_modulus=cfg.young_modulus,
-                    thermal_conductivity=cfg.thermal_conductivity,
-                    specific_heat=cfg.specific_heat, dt=dt)
+                    hit = collisions.resolve_pairs(left, right, x_new, v_new, heats, m,
+                                                   **response)
+                elif self.kernels == "numba":
+                    hit = collision_kernels.collide(x_new, v_new, heats, m, box=cfg.domain_size,
+                                                    **response)
+                else:
+                    left, right = collisions.cell_list_pairs(x_new, cutoff, cfg.domain_size)
+                    hit = collisions.resolve_pairs(left, right, x_new, v_new, heats, m,
+                                                   **response)
                 v_new, heats = hit.velocities, hit.heats
                 pairs, contact_work = hit.num_pairs, hit.contact_work
                 dissipated += hit.dissipated
@@ -210,9 +220,28 @@ class ManifoldPhysics:
         self.fields = Fields(mass=deposited.mass_field, heat=exchanged.diffused,
                              capacity=deposited.capacity_field,
                              temperature=exchanged.temperature, potential=phi)
+        self._remember_output(new_state)
         return StepResult(new_state, ledger.snapshot(), residual, pairs, seconds)
 
     # ------------------------------------------------------------------ helpers
+    # Validating a million particles costs several full passes over the state. A state this
+    # engine returned last step is known good unless someone wrote into it since: tensors count
+    # their in-place writes (`_version`), so compare identity and version of every field.
+    def _fingerprint(self, state: ParticleState) -> tuple:
+        versions = tuple(getattr(state, name)._version for name in _STATE_FIELDS)
+        return (id(self.config), self.device, self.dtype, versions)
+
+    def _remember_output(self, state: ParticleState) -> None:
+        self._last_output = ({name: weakref.ref(getattr(state, name)) for name in _STATE_FIELDS},
+                             self._fingerprint(state))
+
+    def _is_last_output(self, state: ParticleState) -> bool:
+        if self._last_output is None or not isinstance(state, ParticleState):
+            return False
+        references, fingerprint = self._last_output
+        same_tensors = all(references[name]() is getattr(state, name) for name in _STATE_FIELDS)
+        return same_tensors and self._fingerprint(state) == fingerprint
+
     def _validate(self, state: ParticleState) -> None:
         if not isinstance(state, ParticleState):
             raise StateError(f"state must be a ParticleState; got {type(state).__name__}")

@@ -67,9 +67,17 @@ def _outer(wx: torch.Tensor, wy: torch.Tensor, wz: torch.Tensor) -> torch.Tensor
 def scatter(stencil: CloudInCell, values: torch.Tensor) -> torch.Tensor:
     """Deposit per-particle `values` (N,) onto the grid; the grid total equals values.sum()."""
     contributions = (stencil.weights * values[:, None]).reshape(-1)
-    flat = torch.zeros(stencil.num_nodes, dtype=values.dtype, device=values.device)
-    flat.index_add_(0, stencil.index.reshape(-1), contributions)
-    return flat.reshape(stencil.grid_size)
+    return _add_at_nodes(stencil.index.reshape(-1), contributions,
+                         stencil.num_nodes).reshape(stencil.grid_size)
+
+
+# Kept out of torch.compile graphs: Inductor turns a scatter-add into atomic adds, which on the
+# CPU are compare-and-swap loops several times slower than ATen's plain serial index_add_.
+@torch.compiler.disable
+def _add_at_nodes(index: torch.Tensor, contributions: torch.Tensor, num_nodes: int
+                  ) -> torch.Tensor:
+    flat = torch.zeros(num_nodes, dtype=contributions.dtype, device=contributions.device)
+    return flat.index_add_(0, index, contributions)
 
 
 def corner_values(stencil: CloudInCell, field: torch.Tensor) -> torch.Tensor:
