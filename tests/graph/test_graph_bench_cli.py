@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from thermo_manifold.cli import main
+from thermo_manifold.graph.bench import BenchConfig, run_bench
+from thermo_manifold.reporting import image_is_blank
+
+TINY = BenchConfig(n_train=4, n_test=2, length=80, hidden=8, batch=64, dense_steps=60,
+                   finetune_steps=20, cycles=4, steps_per_cycle=5, checkpoints=2,
+                   layer_budget=12, spline_budget=6, recovery_rollout=60)
+
+
+def test_bench_writes_tables_figure_and_metrics(tmp_path):
+    metrics = run_bench(["lotka-volterra"], TINY, seed=0, out=tmp_path)
+    res = metrics["systems"][0]
+    models = [r["model"] for r in res["rows"]]
+    assert "dense MLP" in models and any(m.startswith("sparse learner") for m in models)
+    assert any(m.startswith("magnitude-pruned") for m in models)
+    sparse_counts = {r["active_weights"] for r in res["rows"] if r["model"].startswith("sparse")}
+    pruned_counts = {r["active_weights"] for r in res["rows"]
+                     if r["model"].startswith("magnitude")}
+    assert pruned_counts <= sparse_counts  # baselines at the same active-weight counts
+    sources = [r["source"] for r in res["recovery"]]
+    assert sources[:3] == ["data stream log", "sparse learner rollout log",
+                           "dense MLP rollout log"]
+    assert res["recovery"][0]["recall"] == 1.0
+    for name in ("tables/errors.md", "tables/errors.tex", "tables/recovery.md", "metrics.json",
+                 "config.json"):
+        assert (tmp_path / name).exists()
+    assert not image_is_blank(tmp_path / "figures/error_vs_active_weights.png")
+    assert json.loads((tmp_path / "metrics.json").read_text())["systems"][0]["pysindy"]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["graph", "bench", "--system", "pendulum"], "--system"),
+    (["graph", "bench", "--seed", "-1"], "--seed"),
+    (["graph", "train"], "WHAT"),
+])
+def test_bad_flags_print_one_line_and_exit_2(argv, fragment, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0]
+
+
+def test_cli_quick_bench_runs(tmp_path, capsys):
+    assert main(["graph", "bench", "--system", "lotka-volterra", "--quick", "--out",
+                 str(tmp_path), "--quiet"]) == 0
+    assert "pysindy" in capsys.readouterr().out
+    table = (tmp_path / "tables/errors.md").read_text()
+    assert "sparse learner" in table and "magnitude-pruned MLP" in table
+    assert not image_is_blank(tmp_path / "figures/error_vs_active_weights.png")
