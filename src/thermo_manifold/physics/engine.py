@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from thermo_manifold.physics import collision_kernels, collisions, poisson, stages
+from thermo_manifold.physics import (
+    collision_kernels,
+    collisions,
+    grid,
+    mesh_kernels,
+    poisson,
+    stages,
+)
 from thermo_manifold.physics.config import PhysicsConfig
 from thermo_manifold.physics.ledger import EnergyLedger, particle_energy
 from thermo_manifold.physics.state import ParticleState, StateError
@@ -34,9 +41,9 @@ _STATE_FIELDS = tuple(f.name for f in dataclasses.fields(ParticleState))
 
 
 def _resolve_kernels(kernels: str, device: torch.device) -> str:
-    """Which collision loops to run: Numba's compiled CPU loops or vectorised PyTorch.
-
-    "auto" picks Numba on the CPU when it is installed, PyTorch otherwise (CUDA, MPS)."""
+    """Which loops run the particle-mesh transfers and the collisions: Numba's compiled CPU
+    loops or vectorised PyTorch. "auto" picks Numba on the CPU when it is installed, PyTorch
+    otherwise (CUDA, MPS)."""
     if kernels not in KERNELS:
         raise ValueError(f"kernels must be one of {KERNELS}; got {kernels!r}")
     if kernels == "numba":
@@ -85,9 +92,13 @@ class ManifoldPhysics:
         self.compiled = compile
         self._stages = {name: getattr(stages, name)
                         for name in ("deposit", "exchange_heat", "update_particles")}
+        self._stages["cloud_in_cell"] = grid.cloud_in_cell
         if compile:
             self._stages = {name: torch.compile(fn, dynamic=None)
                             for name, fn in self._stages.items()}
+        if self.kernels == "numba":
+            # One fused loop nest per pass over the particles; nothing left for compile to fuse.
+            self._stages["update_particles"] = mesh_kernels.update_particles
         self.config = config if config is not None else PhysicsConfig()
         self.device = torch.device(device)
         self.dtype = dtype
@@ -156,8 +167,11 @@ class ManifoldPhysics:
         run = self._stages
 
         with self._stage("scatter", seconds):
-            deposited = run["deposit"](x, m, state.heats, cfg)
-            stencil = stages.stencil_of(deposited, cfg)
+            if self.kernels == "numba":
+                stencil = mesh_kernels.NumbaCloudInCell(x, cfg.grid_size, h)
+            else:
+                stencil = run["cloud_in_cell"](x, cfg.grid_size, h)
+            deposited = run["deposit"](stencil, m, state.heats, cfg)
 
         with self._stage("gravity", seconds):
             source = (4.0 * math.pi * cfg.G / h**3) * deposited.mass_field

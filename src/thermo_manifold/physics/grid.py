@@ -35,6 +35,17 @@ class CloudInCell:
         gx, gy, gz = self.grid_size
         return gx * gy * gz
 
+    # The transfer interface the physics stages use (shared with mesh_kernels.NumbaCloudInCell).
+    def scatter(self, values: torch.Tensor) -> torch.Tensor:
+        return scatter(self, values)
+
+    def gather(self, field: torch.Tensor) -> torch.Tensor:
+        return gather(self, field)
+
+    def gather_with_gradient(self, field: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        corners = corner_values(self, field)
+        return (corners * self.weights).sum(dim=1), gather_gradient(self, field, corners)
+
 
 def cloud_in_cell(
     positions: torch.Tensor, grid_size: tuple[int, int, int], spacing: float

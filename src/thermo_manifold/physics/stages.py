@@ -1,6 +1,7 @@
 """The mesh stages of a step as pure functions of tensors (scatter, heat, particle update).
 
-They take tensors and a frozen `PhysicsConfig` and return tensors only (energy flows as 0-d
+They take a particle-mesh transfer (`grid.CloudInCell` or `mesh_kernels.NumbaCloudInCell`),
+tensors and a frozen `PhysicsConfig` and return tensors only (energy flows as 0-d
 float64 tensors, not Python floats), with no data-dependent Python branches. That keeps one source
 of truth for both ways the engine runs them: called directly (eager PyTorch, every device), or
 through `torch.compile`, which fuses each stage's dozens of elementwise operations into a few
@@ -17,12 +18,15 @@ import torch
 from thermo_manifold.physics import grid, thermal
 from thermo_manifold.physics.config import PhysicsConfig
 from thermo_manifold.physics.ledger import kinetic_change
+from thermo_manifold.physics.mesh_kernels import NumbaCloudInCell
+
+# Particle <-> grid transfers: materialised stencils in PyTorch (any device) or Numba loops
+# that recompute the stencil on the fly (CPU). Both offer scatter / gather /
+# gather_with_gradient.
+Transfer = grid.CloudInCell | NumbaCloudInCell
 
 
 class Deposit(NamedTuple):
-    index: torch.Tensor  # (N, 8) CIC node indices
-    weights: torch.Tensor  # (N, 8)
-    axis_weights: torch.Tensor  # (N, 3, 2)
     mass_field: torch.Tensor
     heat_field: torch.Tensor
     capacity_field: torch.Tensor
@@ -50,23 +54,14 @@ def _total(values: torch.Tensor) -> torch.Tensor:
     return values.sum(dtype=torch.float64)
 
 
-def stencil_of(deposit: Deposit, config: PhysicsConfig) -> grid.CloudInCell:
-    return grid.CloudInCell(index=deposit.index, weights=deposit.weights,
-                            axis_weights=deposit.axis_weights,
-                            grid_size=tuple(config.grid_size), spacing=config.grid_spacing)
-
-
-def deposit(positions: torch.Tensor, masses: torch.Tensor, heats: torch.Tensor,
+def deposit(stencil: Transfer, masses: torch.Tensor, heats: torch.Tensor,
             config: PhysicsConfig) -> Deposit:
     """Stage 1: cloud-in-cell scatter of mass and heat; capacity = c_v * mass field."""
-    stencil = grid.cloud_in_cell(positions, config.grid_size, config.grid_spacing)
-    mass_field = grid.scatter(stencil, masses)
-    heat_field = grid.scatter(stencil, heats)
-    return Deposit(stencil.index, stencil.weights, stencil.axis_weights, mass_field, heat_field,
-                   mass_field * config.specific_heat)
+    mass_field = stencil.scatter(masses)
+    return Deposit(mass_field, stencil.scatter(heats), mass_field * config.specific_heat)
 
 
-def exchange_heat(stencil: grid.CloudInCell, heat_field: torch.Tensor,
+def exchange_heat(stencil: Transfer, heat_field: torch.Tensor,
                   capacity_field: torch.Tensor, heats: torch.Tensor, masses: torch.Tensor,
                   config: PhysicsConfig) -> HeatExchange:
     """Stage 3: conservative diffusion of the heat field, handed back to the particles."""
@@ -77,7 +72,7 @@ def exchange_heat(stencil: grid.CloudInCell, heat_field: torch.Tensor,
     return HeatExchange(new_heats, diffused, thermal.field_temperature(diffused, capacity_field))
 
 
-def update_particles(stencil: grid.CloudInCell, potential_field: torch.Tensor,
+def update_particles(stencil: Transfer, potential_field: torch.Tensor,
                      temperature_field: torch.Tensor, capacity_field: torch.Tensor,
                      positions: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor,
                      energies: torch.Tensor, heats: torch.Tensor, config: PhysicsConfig
@@ -89,12 +84,9 @@ def update_particles(stencil: grid.CloudInCell, potential_field: torch.Tensor,
     x, v, m = positions, velocities, masses
     capacity = m * cfg.specific_heat
 
-    t_corners = grid.corner_values(stencil, temperature_field)
-    local_temperature = (t_corners * stencil.weights).sum(dim=1)
-    grad_t = grid.gather_gradient(stencil, temperature_field, t_corners)
-    phi_corners = grid.corner_values(stencil, potential_field)
-    potential = 0.5 * _total(m * (phi_corners * stencil.weights).sum(dim=1))
-    grad_phi = grid.gather_gradient(stencil, potential_field, phi_corners)
+    local_temperature, grad_t = stencil.gather_with_gradient(temperature_field)
+    local_phi, grad_phi = stencil.gather_with_gradient(potential_field)
+    potential = 0.5 * _total(m * local_phi)
 
     heats = heats + thermal.conduct(stencil, local_temperature, heats, capacity, capacity_field,
                                     cfg.thermal_conductivity * r * dt)
@@ -141,5 +133,5 @@ def mirror_walls(x: torch.Tensor, v: torch.Tensor, config: PhysicsConfig
     return torch.minimum(x.clamp_min(0.0), inside), v
 
 
-__all__ = ["Deposit", "HeatExchange", "ParticleUpdate", "deposit", "exchange_heat",
-           "mirror_walls", "stencil_of", "update_particles"]
+__all__ = ["Deposit", "HeatExchange", "ParticleUpdate", "Transfer", "deposit", "exchange_heat",
+           "mirror_walls", "update_particles"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from thermo_manifold.physics.grid import CloudInCell, gather, scatter
+from thermo_manifold.physics.grid import CloudInCell
 
 
 def field_temperature(heat: torch.Tensor, capacity: torch.Tensor) -> torch.Tensor:
@@ -62,7 +62,7 @@ def distribute_to_particles(
                        / torch.where(capacity_field > 0, capacity_field, 1.0), 0.0)
     loss = torch.where(heat_field > 0, heat_change.clamp_max(0.0)
                        / torch.where(heat_field > 0, heat_field, 1.0), 0.0)
-    return particle_capacity * gather(stencil, gain) + particle_heat * gather(stencil, loss)
+    return particle_capacity * stencil.gather(gain) + particle_heat * stencil.gather(loss)
 
 
 def _limit_to_non_negative(heat: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
@@ -97,10 +97,10 @@ def conduct(
     # Moving a fraction min(1, k r dt / C) of the gap never overshoots the local temperature.
     fraction = torch.clamp(coefficient_dt / particle_capacity, max=1.0)
     raw = fraction * particle_capacity * (local_temperature - temperature)
-    imbalance = scatter(stencil, raw)
+    imbalance = stencil.scatter(raw)
     per_capacity = torch.where(capacity_field > 0, imbalance
                                / torch.where(capacity_field > 0, capacity_field, 1.0), 0.0)
-    balanced = raw - particle_capacity * gather(stencil, per_capacity)
+    balanced = raw - particle_capacity * stencil.gather(per_capacity)
     return _limit_to_non_negative(particle_heat, balanced)
 
 
