@@ -27,12 +27,40 @@ def _axis(coordinate, spacing, cells):
     return int(base), u - base
 
 
+@_jit(inline="always")
+def _cell_of(positions, i, spacing, gx, gy, gz):
+    """Base node (bx, by, bz) and offsets (rx, ry, rz) of particle i's stencil."""
+    bx, rx = _axis(positions[i, 0], spacing, gx)
+    by, ry = _axis(positions[i, 1], spacing, gy)
+    bz, rz = _axis(positions[i, 2], spacing, gz)
+    return bx, by, bz, rx, ry, rz
+
+
+@_jit(inline="always")
+def _value_and_gradient(field, gy, gz, bx, by, bz, rx, ry, rz, spacing):
+    total = 0.0
+    grad_x = 0.0
+    grad_y = 0.0
+    grad_z = 0.0
+    for a in range(2):
+        wx = rx if a else 1.0 - rx
+        sx = 1.0 if a else -1.0
+        for b in range(2):
+            wy = ry if b else 1.0 - ry
+            sy = 1.0 if b else -1.0
+            row = ((bx + a) * gy + by + b) * gz + bz
+            along_z = (1.0 - rz) * field[row] + rz * field[row + 1]
+            total += wx * wy * along_z
+            grad_x += sx * wy * along_z
+            grad_y += sy * wx * along_z
+            grad_z += wx * wy * (field[row + 1] - field[row])
+    return total, grad_x / spacing, grad_y / spacing, grad_z / spacing
+
+
 @_jit()
 def _scatter(positions, values, gx, gy, gz, spacing, out):
     for i in range(positions.shape[0]):
-        bx, rx = _axis(positions[i, 0], spacing, gx)
-        by, ry = _axis(positions[i, 1], spacing, gy)
-        bz, rz = _axis(positions[i, 2], spacing, gz)
+        bx, by, bz, rx, ry, rz = _cell_of(positions, i, spacing, gx, gy, gz)
         value = values[i]
         for a in range(2):
             wx = rx if a else 1.0 - rx
@@ -47,31 +75,14 @@ def _scatter(positions, values, gx, gy, gz, spacing, out):
 def _gather(positions, field, gx, gy, gz, spacing, with_gradient, values, gradients):
     """Trilinear value (and the exact gradient of the interpolant) of `field` at particles."""
     for i in prange(positions.shape[0]):
-        bx, rx = _axis(positions[i, 0], spacing, gx)
-        by, ry = _axis(positions[i, 1], spacing, gy)
-        bz, rz = _axis(positions[i, 2], spacing, gz)
-        total = 0.0
-        grad_x = 0.0
-        grad_y = 0.0
-        grad_z = 0.0
-        for a in range(2):
-            wx = rx if a else 1.0 - rx
-            sx = 1.0 if a else -1.0
-            for b in range(2):
-                wy = ry if b else 1.0 - ry
-                sy = 1.0 if b else -1.0
-                row = ((bx + a) * gy + by + b) * gz + bz
-                low, high = field[row], field[row + 1]
-                total += wx * wy * ((1.0 - rz) * low + rz * high)
-                if with_gradient:
-                    grad_x += sx * wy * ((1.0 - rz) * low + rz * high)
-                    grad_y += sy * wx * ((1.0 - rz) * low + rz * high)
-                    grad_z += wx * wy * (high - low)
-        values[i] = total
+        bx, by, bz, rx, ry, rz = _cell_of(positions, i, spacing, gx, gy, gz)
+        value, grad_x, grad_y, grad_z = _value_and_gradient(field, gy, gz, bx, by, bz, rx, ry,
+                                                            rz, spacing)
+        values[i] = value
         if with_gradient:
-            gradients[i, 0] = grad_x / spacing
-            gradients[i, 1] = grad_y / spacing
-            gradients[i, 2] = grad_z / spacing
+            gradients[i, 0] = grad_x
+            gradients[i, 1] = grad_y
+            gradients[i, 2] = grad_z
 
 
 class NumbaCloudInCell:
@@ -121,35 +132,12 @@ class NumbaCloudInCell:
 # non-negativity limiter.
 
 
-@_jit(inline="always")
-def _value_and_gradient(field, gy, gz, bx, by, bz, rx, ry, rz, spacing):
-    total = 0.0
-    grad_x = 0.0
-    grad_y = 0.0
-    grad_z = 0.0
-    for a in range(2):
-        wx = rx if a else 1.0 - rx
-        sx = 1.0 if a else -1.0
-        for b in range(2):
-            wy = ry if b else 1.0 - ry
-            sy = 1.0 if b else -1.0
-            row = ((bx + a) * gy + by + b) * gz + bz
-            along_z = (1.0 - rz) * field[row] + rz * field[row + 1]
-            total += wx * wy * along_z
-            grad_x += sx * wy * along_z
-            grad_y += sy * wx * along_z
-            grad_z += wx * wy * (field[row + 1] - field[row])
-    return total, grad_x / spacing, grad_y / spacing, grad_z / spacing
-
-
 @_jit(parallel=True)
 def _conduction_raw(positions, temperature_field, heats, capacity, coefficient_dt, gx, gy, gz,
                     spacing, raw):
     """Pass 1: relaxation towards the local medium temperature, at most the whole gap."""
     for i in prange(positions.shape[0]):
-        bx, rx = _axis(positions[i, 0], spacing, gx)
-        by, ry = _axis(positions[i, 1], spacing, gy)
-        bz, rz = _axis(positions[i, 2], spacing, gz)
+        bx, by, bz, rx, ry, rz = _cell_of(positions, i, spacing, gx, gy, gz)
         local, _, _, _ = _value_and_gradient(temperature_field, gy, gz, bx, by, bz, rx, ry, rz,
                                              spacing)
         fraction = min(coefficient_dt / capacity[i], 1.0)
@@ -164,9 +152,7 @@ def _conduction_balance(positions, per_capacity_field, raw, heats, capacity, gx,
     surplus = 0.0
     total_gain = 0.0
     for i in prange(positions.shape[0]):
-        bx, rx = _axis(positions[i, 0], spacing, gx)
-        by, ry = _axis(positions[i, 1], spacing, gy)
-        bz, rz = _axis(positions[i, 2], spacing, gz)
+        bx, by, bz, rx, ry, rz = _cell_of(positions, i, spacing, gx, gy, gz)
         share, _, _, _ = _value_and_gradient(per_capacity_field, gy, gz, bx, by, bz, rx, ry, rz,
                                              spacing)
         balanced = raw[i] - capacity[i] * share
@@ -190,9 +176,7 @@ def _move(positions, velocities, masses, energies, heats, capped, gain_scale, te
     dissipated = 0.0
     potential = 0.0
     for i in prange(positions.shape[0]):
-        bx, rx = _axis(positions[i, 0], spacing, gx)
-        by, ry = _axis(positions[i, 1], spacing, gy)
-        bz, rz = _axis(positions[i, 2], spacing, gz)
+        bx, by, bz, rx, ry, rz = _cell_of(positions, i, spacing, gx, gy, gz)
         _, gtx, gty, gtz = _value_and_gradient(temperature_field, gy, gz, bx, by, bz, rx, ry,
                                                rz, spacing)
         phi, gpx, gpy, gpz = _value_and_gradient(potential_field, gy, gz, bx, by, bz, rx, ry,
