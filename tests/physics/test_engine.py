@@ -266,3 +266,18 @@ def test_writing_into_a_returned_state_is_caught_next_step(generator):
     state.masses[0] = -1.0  # masses are shared with the input state
     with pytest.raises(StateError, match="masses"):
         engine.step(state)
+
+
+def test_engine_state_dict_round_trips_and_rejects_bad_input(generator):
+    config = PhysicsConfig(grid_size=(8, 8, 8), poisson="jacobi")
+    engine = ManifoldPhysics(config, dtype=torch.float64)
+    state = engine.step(random_state(80, config, generator, dtype=torch.float64)).state
+    saved = engine.state_dict()
+    twin = ManifoldPhysics(config, dtype=torch.float64)
+    twin.load_state_dict(saved)
+    a, b = engine.step(state), twin.step(state)
+    assert torch.equal(a.state.velocities, b.state.velocities)  # same warm start
+    assert a.ledger.residual == b.ledger.residual
+    with pytest.raises(ValueError, match="warm_potential"):
+        twin.load_state_dict({"ledger": None, "warm_potential": torch.zeros(3)})
+    assert twin.ledger is not None  # the failed load changed nothing

@@ -141,6 +141,31 @@ class ManifoldPhysics:
         self.ledger.observe(kept)
         return kept
 
+    def state_dict(self) -> dict:
+        """What the engine carries from step to step besides the particles: the energy ledger
+        (plain floats) and Jacobi's warm start (a tensor, or None). Checkpoints save this."""
+        ledger = None if self.ledger is None else {
+            f.name: getattr(self.ledger, f.name) for f in dataclasses.fields(EnergyLedger)}
+        return {"ledger": ledger, "warm_potential": self._warm_potential}
+
+    def load_state_dict(self, saved: dict) -> None:
+        """Restore `state_dict()` output; validates everything before changing anything."""
+        ledger_fields = {f.name for f in dataclasses.fields(EnergyLedger)}
+        ledger = saved.get("ledger")
+        if ledger is not None:
+            missing = ledger_fields - set(ledger)
+            if missing:
+                raise ValueError(f"ledger is missing {sorted(missing)}")
+            ledger = EnergyLedger(**{name: float(ledger[name]) for name in ledger_fields})
+        warm = saved.get("warm_potential")
+        if warm is not None:
+            if not isinstance(warm, torch.Tensor) or tuple(warm.shape) != self.config.grid_size:
+                raise ValueError(f"warm_potential must be a tensor of shape "
+                                 f"{self.config.grid_size}")
+            warm = warm.to(self.device, self.dtype)
+        self.ledger = ledger
+        self._warm_potential = warm
+
     def record_external(self, state: ParticleState, energy_in: float) -> ParticleState:
         """Book energy that an outside agent (spectral carriers, an experiment) put into the
         particles: `state` is the particles after that change, `energy_in` the net energy added

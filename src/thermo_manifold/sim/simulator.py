@@ -40,7 +40,6 @@ from tqdm import tqdm
 
 from thermo_manifold.device import make_generator
 from thermo_manifold.physics import (
-    EnergyLedger,
     ManifoldPhysics,
     ParticleState,
     PhysicsConfig,
@@ -211,15 +210,8 @@ class Simulator:
                                           for name in PARTICLE_FIELDS})
             self.state.validate(self.physics_config, device=self.device, dtype=self.dtype)
             self.generator.set_state(payload["generator"])
-            ledger_fields = {f.name for f in dataclasses.fields(EnergyLedger)}
-            self.physics.ledger = EnergyLedger(**{key: float(value) for key, value
-                                                  in meta["ledger"].items()
-                                                  if key in ledger_fields})
-            warm = payload.get("warm_potential")
-            if warm is not None:
-                # Jacobi's warm start is part of the physics state; ManifoldPhysics keeps it
-                # private, so it is restored here (see docs/simulator.md).
-                self.physics._warm_potential = warm.to(self.device, self.dtype)
+            self.physics.load_state_dict({"ledger": meta["ledger"],
+                                          "warm_potential": payload.get("warm_potential")})
             self.step = int(meta["step"])
             self.counters.update(meta["counters"])
             self.order_parameter = meta.get("order_parameter")
@@ -499,8 +491,7 @@ class Simulator:
             "device_type": self.device.type,
             "step": self.step,
             "counters": self.counters,
-            "ledger": {f.name: getattr(self.physics.ledger, f.name)
-                       for f in dataclasses.fields(EnergyLedger)},
+            "ledger": self.physics.state_dict()["ledger"],
             "order_parameter": self.order_parameter,
             "history": self.history.state(),
             "injections": [dataclasses.asdict(item) for item in self.injections],
@@ -510,7 +501,7 @@ class Simulator:
             "generator": self.generator.get_state(),
             "carriers": (self.carrier_engine.state_dict() if self.carrier_engine is not None
                          else None),
-            "warm_potential": getattr(self.physics, "_warm_potential", None),
+            "warm_potential": self.physics.state_dict()["warm_potential"],
         }
         return save_checkpoint(self.run_dir.root, meta, tensors)
 
