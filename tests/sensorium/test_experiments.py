@@ -74,8 +74,8 @@ def test_cli_user_errors_are_one_line(argv, capsys):
     assert err.startswith("error:") and "\n" not in err
 
 
-@pytest.mark.slow
 def test_every_experiment_runs_in_quick_mode(tmp_path):
+    """All ten experiments in quick mode (about 15 s on the 2-core machine)."""
     status = run_experiments(list(EXPERIMENTS), RunContext(quick=True), tmp_path,
                              log=lambda s: None)
     failed = {n: s["traceback"] for n, s in status.items() if not s["ok"]}

@@ -143,3 +143,21 @@ def test_empty_carrier_state_round_trips():
     empty = CarrierState.empty()
     empty.validate(4)
     assert empty.clone().num_carriers == 0
+
+
+def test_reused_frequency_sort_never_goes_stale(make_particles, generator):
+    """The banded path reuses its frequency sort while the excitations tensor is unchanged;
+    an in-place edit or a new tensor must give what a fresh engine computes."""
+    config = SpectralCarrierConfig(coupling="banded", temperature=0.0)
+    state = _state(make_particles, generator, width=8.0)
+    cached, fresh = SpectralCarrierPhysics(config, seed=1), SpectralCarrierPhysics(config, seed=1)
+    for _ in range(3):
+        a, b = cached.tick(state), fresh.tick(state)
+        fresh = SpectralCarrierPhysics(config, seed=1)  # never has a cached sort ...
+        fresh.load_state_dict(cached.state_dict())  # ... but the same carriers and RNG
+        state = a.particles
+        assert torch.equal(a.particles.phases, b.particles.phases)
+    state.excitations[: state.num_particles // 2] += 3.0  # in place: same tensor, new values
+    a, b = cached.tick(state), fresh.tick(state)
+    assert torch.equal(a.particles.phases, b.particles.phases)
+    assert torch.equal(a.carriers.frequencies, b.carriers.frequencies)

@@ -168,7 +168,7 @@ def run_benchmark(
     reference_max_n: int = 1_000_000,
     seed: int = 0,
     progress: bool = True,
-    variants: tuple[str, ...] = ("torch", "numba+compile"),
+    variants: tuple[str, ...] = ("torch", "numba"),
 ) -> list[dict]:
     """Time the engine variants (and the NumPy reference) on the gas scenario.
 
@@ -312,10 +312,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="largest N for which the reference is timed")
     parser.add_argument("--out", type=Path, default=None,
                         help="directory for bench_physics.json and bench_physics.md")
-    parser.add_argument("--variants", nargs="+", default=["torch", "numba+compile"],
+    parser.add_argument("--variants", nargs="+", default=["torch", "numba"],
                         choices=VARIANTS, metavar="VARIANT",
                         help="engine variants, the first is the speedup reference: "
-                             + ", ".join(VARIANTS) + " (default: torch numba+compile)")
+                             + ", ".join(VARIANTS) + " (default: torch numba)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 

@@ -23,6 +23,7 @@ The differences from the seed are listed in docs/spectral.md.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, fields
 
 import torch
@@ -92,6 +93,7 @@ class SpectralCarrierPhysics:
         self.generator = make_generator(seed, self.device)
         self._carriers = CarrierState.empty(self.device, self.dtype)
         self._next_uid = 0
+        self._sorted_frequencies: tuple | None = None
         self.ticks = 0
 
     # ------------------------------------------------------------------ public API
@@ -131,7 +133,10 @@ class SpectralCarrierPhysics:
         # 1. energy statistics.
         e_scale = max(float(energy.abs().mean()), TINY)
         coupling = Coupling(freq, cfg.coupling, cfg.band_sigmas,
-                            dense_fraction=cfg.band_dense_fraction)
+                            dense_fraction=cfg.band_dense_fraction,
+                            presorted=self._frequency_sort_of(particles.excitations))
+        if coupling.order is not None:
+            self._remember_frequency_sort(particles.excitations, coupling)
         next_uid = self._next_uid
 
         # 2. genesis.
@@ -191,7 +196,7 @@ class SpectralCarrierPhysics:
 
         # 7. spawn carriers for uncoupled oscillators, one per frequency cluster.
         carriers, count = self._spawn_uncoupled(carriers, next_uid, freq, amp_after, new_phase,
-                                                total_tuning)
+                                                total_tuning, coupling)
         next_uid += count
         spawned += count
 
@@ -464,8 +469,8 @@ class SpectralCarrierPhysics:
         return wrap_two_pi(new_phase), total
 
     def _spawn_uncoupled(self, c: CarrierState, next_uid: int, freq: torch.Tensor,
-                         amp: torch.Tensor, phase: torch.Tensor, total_tuning: torch.Tensor
-                         ) -> tuple[CarrierState, int]:
+                         amp: torch.Tensor, phase: torch.Tensor, total_tuning: torch.Tensor,
+                         coupling: Coupling) -> tuple[CarrierState, int]:
         """Stage 7: one carrier per cluster of uncoupled oscillators, in frequency order.
 
         Walking the uncoupled oscillators by frequency, each cluster's leader is the first one
@@ -475,17 +480,24 @@ class SpectralCarrierPhysics:
         """
         cfg = self.config
         room = cfg.max_carriers - c.num_carriers
-        uncoupled = torch.nonzero(total_tuning < cfg.uncoupled_threshold).squeeze(1)
-        if room <= 0 or uncoupled.numel() == 0:
+        is_uncoupled = total_tuning < cfg.uncoupled_threshold
+        if room <= 0 or not bool(is_uncoupled.any()):
             return c, 0
-        ordered_freq, order = torch.sort(freq[uncoupled], stable=True)
+        if coupling.order is not None:
+            # The banded coupling already sorted every oscillator by frequency (stably); keeping
+            # the uncoupled ones in that order equals a stable sort of their frequencies.
+            by_frequency = coupling.order[is_uncoupled.index_select(0, coupling.order)]
+        else:
+            uncoupled = torch.nonzero(is_uncoupled).squeeze(1)
+            by_frequency = uncoupled[torch.sort(freq[uncoupled], stable=True).indices]
+        ordered_freq = freq.index_select(0, by_frequency)
         leaders = []
         position, count = 0, int(ordered_freq.numel())
         while position < count and len(leaders) < room:
             leaders.append(position)
             bound = ordered_freq[position] + cfg.gate_width_init
             position = int(torch.searchsorted(ordered_freq, bound.reshape(1), right=True))
-        src = uncoupled[order[torch.tensor(leaders, dtype=torch.int64, device=self.device)]]
+        src = by_frequency[torch.tensor(leaders, dtype=torch.int64, device=self.device)]
         m = int(src.numel())
         born = self._born(
             c, next_uid, freq[src], torch.full((m,), cfg.gate_width_init, dtype=self.dtype,
@@ -493,6 +505,23 @@ class SpectralCarrierPhysics:
             amp[src], phase[src], src, torch.zeros(m, dtype=self.dtype, device=self.device),
             amp[src])
         return born, m
+
+    # Physics never changes excitations, so between injections the oscillators' frequencies are
+    # the same tensor tick after tick; the banded coupling's sort of a million of them is reused
+    # while that tensor is the same object, unwritten (tensors count in-place writes).
+    def _frequency_sort_of(self, excitations: torch.Tensor):
+        cached = self._sorted_frequencies
+        if cached is None:
+            return None
+        reference, version, dtype, result = cached
+        if (reference() is excitations and excitations._version == version
+                and dtype == self.dtype):
+            return result
+        return None
+
+    def _remember_frequency_sort(self, excitations: torch.Tensor, coupling: Coupling) -> None:
+        self._sorted_frequencies = (weakref.ref(excitations), excitations._version, self.dtype,
+                                    (coupling.sorted_freq, coupling.order))
 
     # ------------------------------------------------------------------ helpers
     def _born(self, c: CarrierState, next_uid: int, frequencies: torch.Tensor,

@@ -62,7 +62,10 @@ class View:
     mask: torch.Tensor | None
 
     def gather(self, values: torch.Tensor) -> torch.Tensor:
-        return values[None, :] if self.index is None else values[self.index]
+        if self.index is None:
+            return values[None, :]
+        # index_select is about twice as fast as advanced indexing on the CPU.
+        return values.index_select(0, self.index.reshape(-1)).view(self.index.shape)
 
     def keep(self, values: torch.Tensor) -> torch.Tensor:
         """Zero the padding of a per-pair tensor."""
@@ -80,7 +83,8 @@ class Coupling:
     """Pair enumeration for one set of oscillator frequencies (rebuilt every tick)."""
 
     def __init__(self, frequencies: torch.Tensor, method: str, band_sigmas: float,
-                 budget: int = PAIR_BUDGET, dense_fraction: float = math.inf) -> None:
+                 budget: int = PAIR_BUDGET, dense_fraction: float = math.inf,
+                 presorted: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         if method not in ("banded", "dense"):
             raise ValueError(f"coupling method must be 'banded' or 'dense'; got {method!r}")
         self.method = method
@@ -88,9 +92,13 @@ class Coupling:
         self.budget = int(budget)
         self.dense_fraction = float(dense_fraction)
         self.num_osc = int(frequencies.shape[0])
+        self.sorted_freq: torch.Tensor | None = None
+        self.order: torch.Tensor | None = None  # oscillators by frequency (banded only)
         if method == "banded":
             # Stable sort: equal frequencies keep index order, so ties break like the dense path.
-            self.sorted_freq, self.order = torch.sort(frequencies, stable=True)
+            # `presorted` is that sort from an earlier tick over the very same frequencies.
+            self.sorted_freq, self.order = (presorted if presorted is not None
+                                            else torch.sort(frequencies, stable=True))
 
     def views(self, centres: torch.Tensor, half_widths: torch.Tensor) -> Iterator[View]:
         """Chunks of carriers with the oscillators each one touches.
