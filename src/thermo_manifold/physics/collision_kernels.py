@@ -40,7 +40,7 @@ def _jit(**options):
     return wrap
 
 
-@_jit()
+@_jit(parallel=True)
 def _sort_by_cell(coords, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
     """Counting sort of particles by cell.
 
@@ -51,7 +51,7 @@ def _sort_by_cell(coords, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
     py, pz = cells_y + 2, cells_z + 2
     num_cells = (cells_x + 2) * py * pz
     linear = np.empty(n, np.int32)
-    for i in range(n):
+    for i in prange(n):
         cx = min(max(int(coords[i, 0] * scale_x), 0), cells_x - 1) + 1
         cy = min(max(int(coords[i, 1] * scale_y), 0), cells_y - 1) + 1
         cz = min(max(int(coords[i, 2] * scale_z), 0), cells_z - 1) + 1
@@ -63,12 +63,12 @@ def _sort_by_cell(coords, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
         starts[c + 1] += starts[c]
     fill = starts[:-1].copy()
     order = np.empty(n, np.int64)
-    for i in range(n):  # stable: particles keep their relative order inside a cell
+    for i in range(n):  # serial and stable: particles keep their order inside a cell
         order[fill[linear[i]]] = i
         fill[linear[i]] += 1
     sorted_linear = np.empty(n, np.int32)
     sorted_coords = np.empty((3, n), coords.dtype)
-    for k in range(n):
+    for k in prange(n):
         i = order[k]
         sorted_linear[k] = linear[i]
         sorted_coords[0, k] = coords[i, 0]
@@ -77,20 +77,21 @@ def _sort_by_cell(coords, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
     return order, sorted_linear, starts, sorted_coords
 
 
-@_jit()
+@_jit(parallel=True)
 def _gather_rows(values, order):
     """values[order] for a (N,) or (N, 3) array, as a compiled loop."""
     out = np.empty_like(values)
-    for k in range(order.shape[0]):
+    for k in prange(order.shape[0]):
         out[k] = values[order[k]]
     return out
 
 
-@_jit()
+@_jit(parallel=True)
 def _scatter_rows(values, order):
-    """out[order] = values (the inverse of `_gather_rows`)."""
+    """out[order] = values (the inverse of `_gather_rows`; `order` is a permutation, so the
+    parallel writes never collide)."""
     out = np.empty_like(values)
-    for k in range(order.shape[0]):
+    for k in prange(order.shape[0]):
         out[order[k]] = values[k]
     return out
 
@@ -166,7 +167,8 @@ def cell_list_pairs(positions: torch.Tensor, cutoff: float, box: tuple[float, fl
 @_jit()
 def _resolve(left, right, pos, vel, heats, masses, radius, restitution, young_modulus,
              conductivity, specific_heat, dt, headroom):
-    """Pair responses in pair order (`pos` is (3, N): one contiguous array per axis); returns new velocities, new heats, pairs kept, dissipated
+    """Pair responses in pair order, in one thread (repeatable to the bit); `pos` is (3, N),
+    one contiguous array per axis. Returns new velocities, new heats, pairs kept, dissipated
     and the kinetic energy change."""
     pairs = left.shape[0]
     new_vel = vel.copy()
