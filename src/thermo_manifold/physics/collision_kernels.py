@@ -9,8 +9,9 @@ reference the tests compare these kernels against.
 Pair finding is a counting sort by cell (cells at least `cutoff` wide, with a ghost layer) and a
 half stencil walked as contiguous rank ranges: in x-major, z-fastest cell order the three cells
 (dx, dy, dz = -1..1) of a neighbour column are consecutive, so the 13 half-stencil cells become
-4 column ranges plus "the rest of my cell and the next cell in z". Two parallel passes (count,
-then fill at prefix-sum offsets) give a deterministic pair order.
+4 column ranges plus "the rest of my cell and the next cell in z". One parallel pass over fixed
+chunks of ranks writes each chunk's pairs into its own slice; the slices are joined in chunk
+order, so the pair order is deterministic.
 
 The pair response follows `collisions.resolve_pairs` exactly (restitution impulse, soft push,
 contact conduction with the pair-equalising cap and the donor limiter); its accumulations run in
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
     numba = None
 
 AVAILABLE = numba is not None
+PAIR_CHUNKS = 64  # fixed work split of the pair search (not the thread count: repeatable)
 prange = numba.prange if numba is not None else range
 
 
@@ -78,50 +80,80 @@ def _sort_by_cell(coords, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
 
 
 @_jit(parallel=True)
-def _gather_rows(values, order):
-    """values[order] for a (N,) or (N, 3) array, as a compiled loop."""
-    out = np.empty_like(values)
-    for k in prange(order.shape[0]):
-        out[k] = values[order[k]]
-    return out
+def _into_cell_order(velocities, heats, masses, order):
+    """The particle rows the pair response reads, gathered into cell order in one pass."""
+    n = order.shape[0]
+    sorted_velocities = np.empty_like(velocities)
+    sorted_heats = np.empty_like(heats)
+    sorted_masses = np.empty_like(masses)
+    for k in prange(n):
+        i = order[k]
+        sorted_velocities[k, 0] = velocities[i, 0]
+        sorted_velocities[k, 1] = velocities[i, 1]
+        sorted_velocities[k, 2] = velocities[i, 2]
+        sorted_heats[k] = heats[i]
+        sorted_masses[k] = masses[i]
+    return sorted_velocities, sorted_heats, sorted_masses
 
 
 @_jit(parallel=True)
-def _scatter_rows(values, order):
-    """out[order] = values (the inverse of `_gather_rows`; `order` is a permutation, so the
-    parallel writes never collide)."""
-    out = np.empty_like(values)
+def _out_of_cell_order(sorted_velocities, sorted_heats, order):
+    """Inverse of `_into_cell_order` for the rows the response changed (`order` is a
+    permutation, so the parallel writes never collide)."""
+    velocities = np.empty_like(sorted_velocities)
+    heats = np.empty_like(sorted_heats)
     for k in prange(order.shape[0]):
-        out[order[k]] = values[k]
-    return out
+        i = order[k]
+        velocities[i, 0] = sorted_velocities[k, 0]
+        velocities[i, 1] = sorted_velocities[k, 1]
+        velocities[i, 2] = sorted_velocities[k, 2]
+        heats[i] = sorted_heats[k]
+    return velocities, heats
 
 
 @_jit(parallel=True)
-def _pairs_in_ranges(sx, sy, sz, sorted_linear, starts, column_offsets, cutoff_sq, fill,
-                     offsets, left, right):
-    """Pass 1 (fill=False): count partners per sorted rank into `offsets`.
-    Pass 2 (fill=True): write the pairs at the prefix-sum `offsets`."""
+def _pairs_in_ranges(sx, sy, sz, sorted_linear, starts, column_offsets, cutoff_sq, chunks,
+                     capacity, left, right, found):
+    """One pass: chunk c of the sorted ranks writes its pairs, in rank order, to
+    left/right[c * capacity:]; found[c] counts them all, also past `capacity`, so the caller
+    can retry with enough room. Chunks are fixed, so the pair order does not depend on threads."""
     n = sx.shape[0]
-    for i in prange(n):
-        cell = sorted_linear[i]
-        xi, yi, zi = sx[i], sy[i], sz[i]
-        found = 0
-        write = offsets[i] if fill else 0
-        for column in range(column_offsets.shape[0] + 1):
-            if column == 0:  # the rest of my own cell and the next cell in z
-                first, last = i + 1, starts[cell + 2]
-            else:
-                centre = cell + column_offsets[column - 1]
-                first, last = starts[centre - 1], starts[centre + 2]
-            for j in range(first, last):
-                dx, dy, dz = xi - sx[j], yi - sy[j], zi - sz[j]
-                if dx * dx + dy * dy + dz * dz < cutoff_sq:
-                    if fill:
-                        left[write + found] = i
-                        right[write + found] = j
-                    found += 1
-        if not fill:
-            offsets[i] = found
+    for chunk in prange(chunks):
+        base = chunk * capacity
+        count = 0
+        for i in range(chunk * n // chunks, (chunk + 1) * n // chunks):
+            cell = sorted_linear[i]
+            xi, yi, zi = sx[i], sy[i], sz[i]
+            for column in range(column_offsets.shape[0] + 1):
+                if column == 0:  # the rest of my own cell and the next cell in z
+                    first, last = i + 1, starts[cell + 2]
+                else:
+                    centre = cell + column_offsets[column - 1]
+                    first, last = starts[centre - 1], starts[centre + 2]
+                for j in range(first, last):
+                    dx, dy, dz = xi - sx[j], yi - sy[j], zi - sz[j]
+                    if dx * dx + dy * dy + dz * dz < cutoff_sq:
+                        if count < capacity:
+                            left[base + count] = i
+                            right[base + count] = j
+                        count += 1
+        found[chunk] = count
+
+
+@_jit()
+def _concatenate_chunks(left, right, found, capacity):
+    total = 0
+    for chunk in range(found.shape[0]):
+        total += found[chunk]
+    out_left = np.empty(total, np.int64)
+    out_right = np.empty(total, np.int64)
+    write = 0
+    for chunk in range(found.shape[0]):
+        for k in range(found[chunk]):
+            out_left[write] = left[chunk * capacity + k]
+            out_right[write] = right[chunk * capacity + k]
+            write += 1
+    return out_left, out_right
 
 
 def _sorted_pairs(coords: np.ndarray, cutoff: float, box: tuple[float, float, float]):
@@ -139,16 +171,20 @@ def _sorted_pairs(coords: np.ndarray, cutoff: float, box: tuple[float, float, fl
     column_offsets = np.array([(dx * py + dy) * pz for dx, dy in ((0, 1), (1, -1), (1, 0), (1, 1))],
                               dtype=np.int64)
     cutoff_sq = coords.dtype.type(cutoff) ** 2
-    counts = np.zeros(n, np.int64)
-    none = np.zeros(0, np.int64)
-    _pairs_in_ranges(sx, sy, sz, sorted_linear, starts, column_offsets, cutoff_sq, False, counts,
-                     none, none)
-    offsets = np.cumsum(counts) - counts
-    total = int(counts.sum())
-    left = np.empty(total, np.int64)
-    right = np.empty(total, np.int64)
-    _pairs_in_ranges(sx, sy, sz, sorted_linear, starts, column_offsets, cutoff_sq, True, offsets,
-                     left, right)
+    chunks = max(1, min(PAIR_CHUNKS, n // 1024))
+    # Room for 4 pairs per particle (a gas has about half a pair each); a denser state takes
+    # a second pass with exactly the room the first one counted.
+    capacity = 4 * (n // chunks + 1) + 64
+    found = np.zeros(chunks, np.int64)
+    while True:
+        left = np.empty(chunks * capacity, np.int32)
+        right = np.empty(chunks * capacity, np.int32)
+        _pairs_in_ranges(sx, sy, sz, sorted_linear, starts, column_offsets, cutoff_sq, chunks,
+                         capacity, left, right, found)
+        if found.max() <= capacity:
+            break
+        capacity = int(found.max())
+    left, right = _concatenate_chunks(left, right, found, capacity)
     return order, sorted_coords, left, right
 
 
@@ -275,14 +311,13 @@ def collide(positions: torch.Tensor, velocities: torch.Tensor, heats: torch.Tens
     velocity_array = velocities.detach().contiguous().numpy()
     heat_array = heats.detach().contiguous().numpy()
     headroom = 1.0 - 64.0 * float(torch.finfo(heats.dtype).eps)
+    in_order = _into_cell_order(velocity_array, heat_array,
+                                masses.detach().contiguous().numpy(), order)
     sorted_velocities, sorted_heats, kept, dissipated, ke_change = _resolve(
-        left, right, sorted_coords, _gather_rows(velocity_array, order),
-        _gather_rows(heat_array, order),
-        _gather_rows(masses.detach().contiguous().numpy(), order), float(radius),
-        float(restitution), float(young_modulus), float(thermal_conductivity),
-        float(specific_heat), float(dt), headroom)
-    new_velocities = _scatter_rows(sorted_velocities, order)
-    new_heats = _scatter_rows(sorted_heats, order)
+        left, right, sorted_coords, *in_order, float(radius), float(restitution),
+        float(young_modulus), float(thermal_conductivity), float(specific_heat), float(dt),
+        headroom)
+    new_velocities, new_heats = _out_of_cell_order(sorted_velocities, sorted_heats, order)
     return CollisionResult(torch.from_numpy(new_velocities), torch.from_numpy(new_heats),
                            int(kept), float(dissipated), float(ke_change) + float(dissipated))
 
