@@ -297,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["--"]:  # `thermo-manifold bench physics -- --sizes ...`
             argv = argv[1:]
     parser = _Parser(
-        prog="thermo-manifold bench physics", description="Time ManifoldPhysics.step on the gas scenario beside the NumPy reference.")
+        prog="thermo-manifold bench physics",
+        description="Time ManifoldPhysics.step on the gas scenario beside the NumPy reference.")
     parser.add_argument("--sizes", nargs="+", default=["10000,100000,1000000"],
                         help="particle counts, comma or space separated (1e6, 100k allowed)")
     parser.add_argument("--grids", nargs="+", default=["32,64"],

@@ -204,9 +204,9 @@ def _conduction_balance(positions, per_capacity_field, raw, heats, capacity, gx,
 
 @_jit(parallel=True)
 def _move(positions, velocities, masses, energies, heats, capped, gain_scale,
-          temperature_and_potential, gx, gy, gz, spacing, capacity, radiation_coefficient, thermalize_rate,
-          k_b, max_acceleration, dt, drag_factor, max_speed, box, inside, wall_restitution,
-          new_positions, new_velocities, new_energies, new_heats):
+          temperature_and_potential, gx, gy, gz, spacing, capacity, radiation_coefficient,
+          thermalize_rate, k_b, max_acceleration, dt, drag_factor, max_speed, box, inside,
+          wall_restitution, new_positions, new_velocities, new_energies, new_heats):
     """Pass 3: conduction, radiation, thermalization, kicks, drag, speed clamp, drift, walls.
     Returns the energy totals of the ledger (float64)."""
     gravity_work = 0.0
