@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from thermo_manifold.config_io import read_toml_table, reject_unknown_fields
 
 POISSON_METHODS = ("spectral", "jacobi")
 COLLISION_METHODS = ("cell_list", "brute_force")
@@ -132,12 +133,7 @@ class PhysicsConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "PhysicsConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown physics config field(s) {unknown}; allowed: {sorted(known)}"
-            )
+        reject_unknown_fields(cls, values, "physics")
         values = dict(values)
         if "grid_size" in values and isinstance(values["grid_size"], list):
             values["grid_size"] = tuple(values["grid_size"])
@@ -146,11 +142,7 @@ class PhysicsConfig:
     @classmethod
     def from_toml(cls, path: str | Path, table: str | None = "physics") -> "PhysicsConfig":
         """Load from a TOML file; fields live under `[physics]` (or at top level if absent)."""
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-        if table is not None and table in data:
-            data = data[table]
-        return cls.from_dict(data)
+        return cls.from_dict(read_toml_table(path, table))
 
 
 def gas_config(num_particles: int, grid: int, **overrides: Any) -> PhysicsConfig:

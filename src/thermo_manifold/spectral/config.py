@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from thermo_manifold.config_io import read_toml_table, reject_unknown_fields
 
 COUPLING_METHODS = ("banded", "dense")
 ANCHOR_SLOTS = 8  # fixed, as in the seed (CARRIER_ANCHORS)
@@ -124,22 +125,13 @@ class SpectralCarrierConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "SpectralCarrierConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown spectral config field(s) {unknown}; allowed: {sorted(known)}"
-            )
+        reject_unknown_fields(cls, values, "spectral")
         return cls(**values)
 
     @classmethod
     def from_toml(cls, path: str | Path, table: str | None = "spectral") -> "SpectralCarrierConfig":
         """Load from a TOML file; fields live under `[spectral]` (or at top level if absent)."""
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-        if table is not None and table in data:
-            data = data[table]
-        return cls.from_dict(data)
+        return cls.from_dict(read_toml_table(path, table))
 
 
 __all__ = ["ANCHOR_SLOTS", "COUPLING_METHODS", "SpectralCarrierConfig"]
