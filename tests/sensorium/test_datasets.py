@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
 
 import numpy as np
@@ -84,3 +85,13 @@ def test_images_tones_and_voices():
     assert max(np.abs(voices.stems[0] + voices.stems[1])) <= 1.0
     if why is not None:
         assert voices.origin == "synthetic" and "espeak-ng" in why
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_espeak_voices_are_two_different_real_speakers():
+    """Where espeak-ng exists (CI installs it), the cocktail party gets real speech."""
+    voices, why = d.load_voices(8000, 1.0, make_generator(0))
+    assert why is None and voices.origin == "espeak-ng"
+    first, second = (np.asarray(stem, dtype=np.float64) for stem in voices.stems)
+    assert first.std() > 0.01 and second.std() > 0.01
+    assert abs(np.corrcoef(first, second)[0, 1]) < 0.5
