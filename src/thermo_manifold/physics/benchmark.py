@@ -225,9 +225,9 @@ def _fmt(value, spec: str, missing: str = "-") -> str:
 def format_markdown(rows: list[dict]) -> str:
     """A Markdown table of benchmark rows (times in ms per step, medians)."""
     header = (
-        "| N | grid | variant | engine ms/step | particle-steps/s | scatter | gravity | heat "
-        "| update | collide | other | pairs | speedup | reference ms/step | ref/engine "
-        "| first-step max abs dx |"
+        "| N | grid | variant | engine ms/step | particle-steps/s | "
+        + " | ".join(STAGES)
+        + " | other | pairs | speedup | reference ms/step | ref/engine | first-step max abs dx |"
     )
     columns = header.count("|") - 1
     lines = [header, "|" + "|".join(["---:"] * columns) + "|"]
