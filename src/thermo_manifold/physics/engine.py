@@ -7,6 +7,9 @@
              radiation, thermalization, drag, speed clamp, drift, wall bounces
 5. collide   cell-list pairs closer than 2r: restitution, soft push, contact conduction
 
+The heavy loops run as vectorised PyTorch (`kernels="torch"`, every device) or as compiled
+Numba loops on the CPU (`kernels="numba"`, the default there); tests hold the two to 1e-9.
+
 `step` validates the state before touching anything and returns a new state; the caller's
 tensors are never written. Every kinetic energy the step removes (drag, clamps, walls,
 inelastic collisions) becomes heat, and the energy ledger records every flow in or out.
@@ -88,7 +91,8 @@ class ManifoldPhysics:
             raise ValueError(f"compile must be True or False; got {compile!r}")
         self.kernels = _resolve_kernels(kernels, torch.device(device))
         # The mesh stages, plain or fused by torch.compile (compiled on the first step, which
-        # then takes tens of seconds; worth it for long runs of many particles).
+        # then takes tens of seconds). Compile helps the PyTorch kernels; beside the Numba
+        # kernels it measured no gain (docs/physics.md).
         self.compiled = compile
         self._stages = {name: getattr(stages, name)
                         for name in ("deposit", "exchange_heat", "update_particles")}
