@@ -99,7 +99,8 @@ def scale_to_bytes(values: np.ndarray, lo: float | None = None, hi: float | None
     lo = float(v.min()) if lo is None else lo
     hi = float(v.max()) if hi is None else hi
     z = (v - lo) / max(1e-12, hi - lo)
-    return np.clip(np.round(z * 255.0), 0, 255).astype(np.uint8)
+    levels = np.round(255.0 * z)
+    return levels.clip(0, 255).astype(np.uint8)
 
 
 # ====================================================================== images

@@ -46,7 +46,7 @@ def _pattern_positions(pattern: str, n: int, box: torch.Tensor, h: float,
     if pattern == "line":
         start = _uniform(3, generator, dtype, device) * box * 0.3
         direction = _normal(3, generator, dtype, device)
-        direction = direction / (direction.norm() + 1e-8)
+        direction = direction / direction.norm().clamp_min(1e-8)  # unit vector
         t = torch.linspace(0.0, 0.7 * side, n, dtype=dtype, device=device)
         noise = _normal((n, 3), generator, dtype, device) * (0.5 * h)
         return start + t[:, None] * direction + noise

@@ -45,7 +45,7 @@ class SpectralCarrierConfig:
     max_carriers: int = 64
     coupling_scale: float = 0.25  # phase torque scale
     carrier_reg: float = 0.15  # lambda: L2 pull of |C| towards 0
-    temperature: float = 0.01  # Langevin temperature (noise strength)
+    temperature: float = 0.01  # strength of the Langevin noise on carriers
     # Conflict (EMA of phase incoherence) -> split.
     conflict_threshold: float = 0.35
     offender_weight_floor: float = 1e-3  # pairs with T*A at or below this are ignored
