@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from thermo_manifold.device import make_generator
@@ -297,4 +298,22 @@ class SoftmaxCalibrator:
         return -lp.gather(-1, y.reshape(-1, 1)).reshape(-1) / math.log(2.0)
 
 
-__all__ = ["EngineConfig", "SoftmaxCalibrator", "TokenEngine", "carrier_scores"]
+def observe_all_but_a_fraction(engine: "TokenEngine", values: np.ndarray, fraction: float,
+                               generator: torch.Generator, step_every: int
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """Inpainting set-up: hide a random `fraction` of the positions of `values` (1-D ints),
+    reset the engine and feed it the rest at their own positions.
+
+    Returns (hidden positions, observed mask)."""
+    n = values.size
+    hidden = torch.randperm(n, generator=generator).numpy()[: int(fraction * n)]
+    observed = np.ones(n, dtype=bool)
+    observed[hidden] = False
+    engine.reset()
+    seen = np.flatnonzero(observed)
+    engine.observe(values[seen].tolist(), positions=seen.tolist(), step_every=step_every)
+    return hidden, observed
+
+
+__all__ = ["EngineConfig", "SoftmaxCalibrator", "TokenEngine", "carrier_scores",
+           "observe_all_but_a_fraction"]

@@ -12,12 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from thermo_manifold.device import make_generator
 from thermo_manifold.sensorium.baselines import constant_fill, linear_fill
 from thermo_manifold.sensorium.datasets import bytes_to_float, float_to_bytes, synthetic_tone
-from thermo_manifold.sensorium.engine import EngineConfig, TokenEngine
+from thermo_manifold.sensorium.engine import (
+    EngineConfig,
+    TokenEngine,
+    observe_all_but_a_fraction,
+)
 
 
 @dataclass(frozen=True)
@@ -46,14 +49,8 @@ def run(cfg: Config, ctx, report) -> dict:
     errors: dict[str, list[tuple[float, float]]] = {}
     example = None
     for k, wav in enumerate(ctx.bar(test, len(test), "audio_gen eval")):
-        n = wav.size
-        hidden = torch.randperm(n, generator=g).numpy()[: int(cfg.mask_fraction * n)]
-        observed = np.ones(n, dtype=bool)
-        observed[hidden] = False
-        engine.reset()
-        seen = np.flatnonzero(observed)
-        engine.observe(wav[seen].tolist(), positions=seen.tolist(),
-                       step_every=cfg.ingest_step_every)
+        hidden, observed = observe_all_but_a_fraction(engine, wav, cfg.mask_fraction, g,
+                                                      cfg.ingest_step_every)
         recon = np.where(observed, wav, 128).astype(np.int64)
         for pos in hidden.tolist():
             recon[pos] = engine.predict_byte(pos)[0]

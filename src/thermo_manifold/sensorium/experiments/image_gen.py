@@ -17,7 +17,11 @@ import torch
 from thermo_manifold.device import make_generator
 from thermo_manifold.sensorium.baselines import constant_fill, mean_fill, neighbour_fill
 from thermo_manifold.sensorium.datasets import load_mnist_idx, sample_image_patches, sklearn_digits
-from thermo_manifold.sensorium.engine import EngineConfig, TokenEngine
+from thermo_manifold.sensorium.engine import (
+    EngineConfig,
+    TokenEngine,
+    observe_all_but_a_fraction,
+)
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,8 @@ def run(cfg: Config, ctx, report) -> dict:
         errors: dict[str, list[tuple[float, float]]] = {}
         for k, image in enumerate(ctx.bar(test, len(test), f"image_gen eval {dataset}")):
             flat = image.reshape(-1).astype(np.int64)
-            n = flat.size
-            hidden = torch.randperm(n, generator=g).numpy()[: int(cfg.mask_fraction * n)]
-            observed = np.ones(n, dtype=bool)
-            observed[hidden] = False
-            engine.reset()
-            seen = np.flatnonzero(observed)
-            engine.observe(flat[seen].tolist(), positions=seen.tolist(),
-                           step_every=cfg.ingest_step_every)
+            hidden, observed = observe_all_but_a_fraction(engine, flat, cfg.mask_fraction, g,
+                                                          cfg.ingest_step_every)
             recon = np.where(observed, flat, 0)
             for pos in hidden.tolist():
                 recon[pos] = engine.predict_byte(pos)[0]
