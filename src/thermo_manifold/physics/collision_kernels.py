@@ -46,9 +46,9 @@ def _jit(**options):
 def _sort_by_cell(coords, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
     """Counting sort of particles by cell.
 
-    Returns order (rank -> particle), the sorted cell ids, cell starts (int32: half the memory
-    traffic of int64 over millions of mostly empty cells) and the sorted coordinates as three
-    contiguous arrays."""
+    Returns order (rank -> particle), the sorted cell ids, `ends` (ends[c] = first rank after
+    cell c, so cell c holds ranks ends[c - 1] .. ends[c] - 1; int32 halves the memory traffic
+    over millions of mostly empty cells) and the sorted coordinates as three contiguous arrays."""
     n = coords.shape[0]
     py, pz = cells_y + 2, cells_z + 2
     num_cells = (cells_x + 2) * py * pz
@@ -58,16 +58,18 @@ def _sort_by_cell(coords, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
         cy = min(max(int(coords[i, 1] * scale_y), 0), cells_y - 1) + 1
         cz = min(max(int(coords[i, 2] * scale_z), 0), cells_z - 1) + 1
         linear[i] = (cx * py + cy) * pz + cz
-    starts = np.zeros(num_cells + 1, np.int32)
+    ends = np.zeros(num_cells, np.int32)
     for i in range(n):
-        starts[linear[i] + 1] += 1
-    for c in range(num_cells):
-        starts[c + 1] += starts[c]
-    fill = starts[:-1].copy()
-    order = np.empty(n, np.int64)
+        ends[linear[i]] += 1
+    running = 0
+    for c in range(num_cells):  # exclusive prefix sum: ends[c] = first rank of cell c for now
+        count = ends[c]
+        ends[c] = running
+        running += count
+    order = np.empty(n, np.int32)
     for i in range(n):  # serial and stable: particles keep their order inside a cell
-        order[fill[linear[i]]] = i
-        fill[linear[i]] += 1
+        order[ends[linear[i]]] = i
+        ends[linear[i]] += 1  # ... and ends up one past the cell's last rank
     sorted_linear = np.empty(n, np.int32)
     sorted_coords = np.empty((3, n), coords.dtype)
     for k in prange(n):
@@ -76,7 +78,7 @@ def _sort_by_cell(coords, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
         sorted_coords[0, k] = coords[i, 0]
         sorted_coords[1, k] = coords[i, 1]
         sorted_coords[2, k] = coords[i, 2]
-    return order, sorted_linear, starts, sorted_coords
+    return order, sorted_linear, ends, sorted_coords
 
 
 @_jit(parallel=True)
@@ -111,32 +113,47 @@ def _out_of_cell_order(sorted_velocities, sorted_heats, order):
     return velocities, heats
 
 
+@_jit(inline="always")
+def _close_in_range(xi, yi, zi, i, first, last, sx, sy, sz, cutoff_sq, left, right, base,
+                    count, capacity):
+    """Append (i, j) for every rank j in [first, last) closer than the cutoff. Branch-free: the
+    pair is always written and the count advances only on a hit (a distance test is a coin
+    flip for the branch predictor; a store is cheap). A chunk owns capacity + 1 slots: misses
+    and pairs past `capacity` land on the spare last one and are only counted."""
+    for j in range(first, last):
+        dx, dy, dz = xi - sx[j], yi - sy[j], zi - sz[j]
+        slot = base + min(count, capacity)
+        left[slot] = i
+        right[slot] = j
+        count += 1 if dx * dx + dy * dy + dz * dz < cutoff_sq else 0
+    return count
+
+
 @_jit(parallel=True)
-def _pairs_in_ranges(sx, sy, sz, sorted_linear, starts, column_offsets, cutoff_sq, chunks,
+def _pairs_in_ranges(sx, sy, sz, sorted_linear, ends, column_offsets, cutoff_sq, chunks,
                      capacity, left, right, found):
     """One pass: chunk c of the sorted ranks writes its pairs, in rank order, to
-    left/right[c * capacity:]; found[c] counts them all, also past `capacity`, so the caller
+    left/right[c * (capacity + 1):]; found[c] counts them all, also past `capacity`, so the caller
     can retry with enough room. Chunks are fixed, so the pair order does not depend on threads."""
     n = sx.shape[0]
+    north, east_south, east, east_north = (column_offsets[0], column_offsets[1],
+                                           column_offsets[2], column_offsets[3])
     for chunk in prange(chunks):
-        base = chunk * capacity
+        base = chunk * (capacity + 1)
         count = 0
         for i in range(chunk * n // chunks, (chunk + 1) * n // chunks):
             cell = sorted_linear[i]
             xi, yi, zi = sx[i], sy[i], sz[i]
-            for column in range(column_offsets.shape[0] + 1):
-                if column == 0:  # the rest of my own cell and the next cell in z
-                    first, last = i + 1, starts[cell + 2]
-                else:
-                    centre = cell + column_offsets[column - 1]
-                    first, last = starts[centre - 1], starts[centre + 2]
-                for j in range(first, last):
-                    dx, dy, dz = xi - sx[j], yi - sy[j], zi - sz[j]
-                    if dx * dx + dy * dy + dz * dz < cutoff_sq:
-                        if count < capacity:
-                            left[base + count] = i
-                            right[base + count] = j
-                        count += 1
+            # The rest of my own cell and the next cell in z, then the four neighbour columns,
+            # each the three cells dz = -1, 0, 1 around its centre: ranks ends[centre - 2] ..
+            # ends[centre + 1].
+            count = _close_in_range(xi, yi, zi, i, i + 1, ends[cell + 1], sx, sy, sz,
+                                    cutoff_sq, left, right, base, count, capacity)
+            for offset in (north, east_south, east, east_north):
+                centre = cell + offset
+                count = _close_in_range(xi, yi, zi, i, ends[centre - 2], ends[centre + 1],
+                                        sx, sy, sz, cutoff_sq, left, right, base, count,
+                                        capacity)
         found[chunk] = count
 
 
@@ -150,8 +167,8 @@ def _concatenate_chunks(left, right, found, capacity):
     write = 0
     for chunk in range(found.shape[0]):
         for k in range(found[chunk]):
-            out_left[write] = left[chunk * capacity + k]
-            out_right[write] = right[chunk * capacity + k]
+            out_left[write] = left[chunk * (capacity + 1) + k]
+            out_right[write] = right[chunk * (capacity + 1) + k]
             write += 1
     return out_left, out_right
 
@@ -163,7 +180,7 @@ def _sorted_pairs(coords: np.ndarray, cutoff: float, box: tuple[float, float, fl
     n = coords.shape[0]
     cells = [max(1, int(length // cutoff)) for length in box]
     scale = [c / length for c, length in zip(cells, box)]
-    order, sorted_linear, starts, sorted_coords = _sort_by_cell(coords, *cells, *scale)
+    order, sorted_linear, ends, sorted_coords = _sort_by_cell(coords, *cells, *scale)
     sx, sy, sz = sorted_coords
     py, pz = cells[1] + 2, cells[2] + 2
     # Centres of the four neighbour columns of the half stencil: (dx, dy) in
@@ -177,9 +194,9 @@ def _sorted_pairs(coords: np.ndarray, cutoff: float, box: tuple[float, float, fl
     capacity = 4 * (n // chunks + 1) + 64
     found = np.zeros(chunks, np.int64)
     while True:
-        left = np.empty(chunks * capacity, np.int32)
-        right = np.empty(chunks * capacity, np.int32)
-        _pairs_in_ranges(sx, sy, sz, sorted_linear, starts, column_offsets, cutoff_sq, chunks,
+        left = np.empty(chunks * (capacity + 1), np.int32)
+        right = np.empty(chunks * (capacity + 1), np.int32)
+        _pairs_in_ranges(sx, sy, sz, sorted_linear, ends, column_offsets, cutoff_sq, chunks,
                          capacity, left, right, found)
         if found.max() <= capacity:
             break
@@ -197,7 +214,8 @@ def cell_list_pairs(positions: torch.Tensor, cutoff: float, box: tuple[float, fl
         empty = torch.zeros(0, dtype=torch.long)
         return empty, empty
     order, _, left, right = _sorted_pairs(positions.detach().contiguous().numpy(), cutoff, box)
-    return torch.from_numpy(order[left]), torch.from_numpy(order[right])
+    return (torch.from_numpy(order[left].astype(np.int64)),
+            torch.from_numpy(order[right].astype(np.int64)))
 
 
 @_jit()

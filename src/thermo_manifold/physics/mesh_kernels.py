@@ -1,14 +1,17 @@
 """Compiled CPU loops (Numba) for particle <-> grid transfers, same results as `grid.py`.
 
 `grid.CloudInCell` materialises every particle's eight node indices and weights, (N, 8) each,
-and then moves them through memory on every scatter and gather. These loops recompute the
-stencil from the position instead (a few flops) and touch only the particle's own row and the
-grid, so a transfer of a million particles reads a few megabytes instead of a hundred.
+and then moves them through memory on every scatter and gather. Here the stencil of a particle
+is stored compactly instead: the flat index of its base node (int32) and its three fractional
+offsets, 16 bytes for float32 states, computed once per step (all transfers of a step use the
+positions the step started from) and read by every later pass. The eight corners follow from
+fixed offsets, so a gather is eight loads and a few multiply-adds.
 
 `NumbaCloudInCell` offers the methods the physics stages call on a `grid.CloudInCell`
 (`scatter`, `gather`, `gather_with_gradient`), so the stage functions run unchanged on either.
 Scatters deposit fixed chunks of particles into private grids in parallel and sum them in a
 fixed order, so results do not depend on the thread count; gathers only read the grid.
+Arithmetic runs in the state's dtype, as in the PyTorch path.
 """
 
 from __future__ import annotations
@@ -21,119 +24,134 @@ from thermo_manifold.physics.collision_kernels import AVAILABLE, _jit, prange
 SCATTER_CHUNKS = 8
 
 
-@_jit(inline="always")
-def _axis(coordinate, spacing, cells):
-    """Base node and fractional offset along one axis (nodes at cell centres, clamped)."""
-    u = min(max(coordinate / spacing - 0.5, 0.0), cells - 1.0)
-    base = min(np.floor(u), cells - 2.0)
-    return int(base), u - base
+@_jit(parallel=True)
+def _stencil(positions, spacing, gx, gy, gz, base, fractions):
+    """Base node (flat index) and offsets along x, y, z of every particle's stencil.
+
+    Nodes sit at cell centres; the grid coordinate u = x / h - 1/2 is clamped to [0, g - 1] and
+    the base node to g - 2, as in `grid.cloud_in_cell`."""
+    zero, half, one = (positions.dtype.type(0), positions.dtype.type(0.5),
+                       positions.dtype.type(1))
+    ux_max = positions.dtype.type(gx - 1)
+    uy_max = positions.dtype.type(gy - 1)
+    uz_max = positions.dtype.type(gz - 1)
+    for i in prange(positions.shape[0]):
+        ux = min(max(positions[i, 0] / spacing - half, zero), ux_max)
+        uy = min(max(positions[i, 1] / spacing - half, zero), uy_max)
+        uz = min(max(positions[i, 2] / spacing - half, zero), uz_max)
+        bx = min(np.floor(ux), ux_max - one)
+        by = min(np.floor(uy), uy_max - one)
+        bz = min(np.floor(uz), uz_max - one)
+        fractions[i, 0] = ux - bx
+        fractions[i, 1] = uy - by
+        fractions[i, 2] = uz - bz
+        base[i] = (int(bx) * gy + int(by)) * gz + int(bz)
 
 
 @_jit(inline="always")
-def _cell_of(positions, i, spacing, gx, gy, gz):
-    """Base node (bx, by, bz) and offsets (rx, ry, rz) of particle i's stencil."""
-    bx, rx = _axis(positions[i, 0], spacing, gx)
-    by, ry = _axis(positions[i, 1], spacing, gy)
-    bz, rz = _axis(positions[i, 2], spacing, gz)
-    return bx, by, bz, rx, ry, rz
+def _corners(field, node, step_x, step_y):
+    """The eight node values of a stencil, in corner order c_abc (a, b, c along x, y, z)."""
+    return (field[node], field[node + 1], field[node + step_y], field[node + step_y + 1],
+            field[node + step_x], field[node + step_x + 1], field[node + step_x + step_y],
+            field[node + step_x + step_y + 1])
 
 
 @_jit(inline="always")
-def _value_and_gradient(field, gy, gz, bx, by, bz, rx, ry, rz, spacing):
-    total = 0.0
-    grad_x = 0.0
-    grad_y = 0.0
-    grad_z = 0.0
-    for a in range(2):
-        wx = rx if a else 1.0 - rx
-        sx = 1.0 if a else -1.0
-        for b in range(2):
-            wy = ry if b else 1.0 - ry
-            sy = 1.0 if b else -1.0
-            row = ((bx + a) * gy + by + b) * gz + bz
-            along_z = (1.0 - rz) * field[row] + rz * field[row + 1]
-            total += wx * wy * along_z
-            grad_x += sx * wy * along_z
-            grad_y += sy * wx * along_z
-            grad_z += wx * wy * (field[row + 1] - field[row])
-    return total, grad_x / spacing, grad_y / spacing, grad_z / spacing
+def _interpolate(c, rx, ry, rz, one):
+    """Trilinear value of corner values `c` at offsets (rx, ry, rz)."""
+    qx, qy, qz = one - rx, one - ry, one - rz
+    return (qx * (qy * (qz * c[0] + rz * c[1]) + ry * (qz * c[2] + rz * c[3]))
+            + rx * (qy * (qz * c[4] + rz * c[5]) + ry * (qz * c[6] + rz * c[7])))
 
 
 @_jit(inline="always")
-def _two_values_and_gradients(fields, gy, gz, bx, by, bz, rx, ry, rz, spacing):
-    """`_value_and_gradient` of both columns of a (cells, 2) array: the two fields of a node
-    share a cache line, so a particle's eight corners cost four misses instead of eight."""
-    v0 = g0x = g0y = g0z = 0.0
-    v1 = g1x = g1y = g1z = 0.0
-    for a in range(2):
-        wx = rx if a else 1.0 - rx
-        sx = 1.0 if a else -1.0
-        for b in range(2):
-            wy = ry if b else 1.0 - ry
-            sy = 1.0 if b else -1.0
-            row = ((bx + a) * gy + by + b) * gz + bz
-            z0 = (1.0 - rz) * fields[row, 0] + rz * fields[row + 1, 0]
-            z1 = (1.0 - rz) * fields[row, 1] + rz * fields[row + 1, 1]
-            v0 += wx * wy * z0
-            v1 += wx * wy * z1
-            g0x += sx * wy * z0
-            g1x += sx * wy * z1
-            g0y += sy * wx * z0
-            g1y += sy * wx * z1
-            g0z += wx * wy * (fields[row + 1, 0] - fields[row, 0])
-            g1z += wx * wy * (fields[row + 1, 1] - fields[row, 1])
-    return (v0, g0x / spacing, g0y / spacing, g0z / spacing,
-            v1, g1x / spacing, g1y / spacing, g1z / spacing)
+def _gradient(c, rx, ry, rz, one, spacing):
+    """Exact gradient of the trilinear interpolant (differences of opposite faces)."""
+    qx, qy, qz = one - rx, one - ry, one - rz
+    gx = (qy * (qz * (c[4] - c[0]) + rz * (c[5] - c[1]))
+          + ry * (qz * (c[6] - c[2]) + rz * (c[7] - c[3])))
+    gy = (qx * (qz * (c[2] - c[0]) + rz * (c[3] - c[1]))
+          + rx * (qz * (c[6] - c[4]) + rz * (c[7] - c[5])))
+    gz = (qx * (qy * (c[1] - c[0]) + ry * (c[3] - c[2]))
+          + rx * (qy * (c[5] - c[4]) + ry * (c[7] - c[6])))
+    return gx / spacing, gy / spacing, gz / spacing
 
 
 @_jit(parallel=True)
-def _scatter(positions, values, gx, gy, gz, spacing, partial):
+def _scatter(base, fractions, values, step_x, step_y, partial):
     """Deposit into `partial` (chunks, cells): chunk c of the particles, in order, into row c.
 
     The chunks run in parallel without sharing a grid; the caller sums the rows in a fixed order,
     so the result depends on the number of chunks (fixed by the grid size), not on threads."""
-    n, chunks = positions.shape[0], partial.shape[0]
+    n, chunks = base.shape[0], partial.shape[0]
+    one = fractions.dtype.type(1)
     for chunk in prange(chunks):
         out = partial[chunk]
         for i in range(chunk * n // chunks, (chunk + 1) * n // chunks):
-            bx, by, bz, rx, ry, rz = _cell_of(positions, i, spacing, gx, gy, gz)
+            node = base[i]
+            rx, ry, rz = fractions[i, 0], fractions[i, 1], fractions[i, 2]
+            qx, qy, qz = one - rx, one - ry, one - rz
             value = values[i]
-            for a in range(2):
-                wx = rx if a else 1.0 - rx
-                for b in range(2):
-                    wxy = wx * (ry if b else 1.0 - ry)
-                    row = ((bx + a) * gy + by + b) * gz + bz
-                    out[row] += wxy * (1.0 - rz) * value
-                    out[row + 1] += wxy * rz * value
+            w = qx * qy * value
+            out[node] += w * qz
+            out[node + 1] += w * rz
+            w = qx * ry * value
+            out[node + step_y] += w * qz
+            out[node + step_y + 1] += w * rz
+            w = rx * qy * value
+            out[node + step_x] += w * qz
+            out[node + step_x + 1] += w * rz
+            w = rx * ry * value
+            out[node + step_x + step_y] += w * qz
+            out[node + step_x + step_y + 1] += w * rz
 
 
 @_jit(parallel=True)
-def _gather(positions, field, gx, gy, gz, spacing, with_gradient, values, gradients):
-    """Trilinear value (and the exact gradient of the interpolant) of `field` at particles."""
-    for i in prange(positions.shape[0]):
-        bx, by, bz, rx, ry, rz = _cell_of(positions, i, spacing, gx, gy, gz)
-        value, grad_x, grad_y, grad_z = _value_and_gradient(field, gy, gz, bx, by, bz, rx, ry,
-                                                            rz, spacing)
-        values[i] = value
-        if with_gradient:
-            gradients[i, 0] = grad_x
-            gradients[i, 1] = grad_y
-            gradients[i, 2] = grad_z
+def _gather(base, fractions, field, step_x, step_y, values):
+    """Trilinear value of `field` at every particle."""
+    one = fractions.dtype.type(1)
+    for i in prange(base.shape[0]):
+        c = _corners(field, base[i], step_x, step_y)
+        values[i] = _interpolate(c, fractions[i, 0], fractions[i, 1], fractions[i, 2], one)
+
+
+@_jit(parallel=True)
+def _gather_with_gradient(base, fractions, field, step_x, step_y, spacing, values, gradients):
+    """Trilinear value and the exact gradient of the interpolant at every particle."""
+    one = fractions.dtype.type(1)
+    for i in prange(base.shape[0]):
+        c = _corners(field, base[i], step_x, step_y)
+        rx, ry, rz = fractions[i, 0], fractions[i, 1], fractions[i, 2]
+        values[i] = _interpolate(c, rx, ry, rz, one)
+        gradients[i, 0], gradients[i, 1], gradients[i, 2] = _gradient(c, rx, ry, rz, one,
+                                                                      spacing)
 
 
 class NumbaCloudInCell:
-    """Cloud-in-cell transfers of N particles on one grid, computed on the fly (CPU)."""
+    """The cloud-in-cell stencil of N particles on one grid, stored compactly (CPU)."""
 
     def __init__(self, positions: torch.Tensor, grid_size: tuple[int, int, int],
                  spacing: float):
         if not AVAILABLE:
             raise RuntimeError("numba is not installed; use grid.cloud_in_cell")
-        self.positions = positions.detach().contiguous()
+        x = positions.detach().contiguous().numpy()
         self.grid_size = tuple(int(g) for g in grid_size)
-        self.spacing = float(spacing)
+        gx, gy, gz = self.grid_size
+        self.spacing = x.dtype.type(spacing)
+        self.steps = (gy * gz, gz)  # flat-index offsets of +1 along x and along y
+        index_type = np.int32 if gx * gy * gz < 2**31 else np.int64
+        self.base = np.empty(x.shape[0], index_type)
+        self.fractions = np.empty_like(x)
+        self.dtype = positions.dtype
+        _stencil(x, self.spacing, gx, gy, gz, self.base, self.fractions)
 
-    def _args(self):
-        return (self.positions.numpy(), *self.grid_size, self.spacing)
+    @property
+    def num_particles(self) -> int:
+        return self.base.shape[0]
+
+    def _flat(self, field: torch.Tensor) -> np.ndarray:
+        """A grid field as a flat array of the particles' dtype."""
+        return field.detach().to(self.dtype).contiguous().reshape(-1).numpy()
 
     @torch.compiler.disable
     def scatter(self, values: torch.Tensor) -> torch.Tensor:
@@ -141,26 +159,23 @@ class NumbaCloudInCell:
         cells = int(np.prod(self.grid_size))
         # Up to 8 private grids (at most 32 Mi cells in all): parallel without atomics.
         chunks = max(1, min(SCATTER_CHUNKS, (1 << 25) // cells))
-        partial = np.zeros((chunks, cells), dtype=self.positions.numpy().dtype)
-        positions, gx, gy, gz, spacing = self._args()
-        _scatter(positions, values.detach().contiguous().numpy(), gx, gy, gz, spacing, partial)
+        partial = np.zeros((chunks, cells), dtype=self.fractions.dtype)
+        _scatter(self.base, self.fractions, values.detach().contiguous().numpy(), *self.steps,
+                 partial)
         return torch.from_numpy(partial).sum(dim=0).reshape(self.grid_size)
 
     @torch.compiler.disable
     def gather(self, field: torch.Tensor) -> torch.Tensor:
-        return self._gather(field, with_gradient=False)[0]
+        values = np.empty(self.num_particles, dtype=self.fractions.dtype)
+        _gather(self.base, self.fractions, self._flat(field), *self.steps, values)
+        return torch.from_numpy(values)
 
     @torch.compiler.disable
     def gather_with_gradient(self, field: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._gather(field, with_gradient=True)
-
-    def _gather(self, field: torch.Tensor, with_gradient: bool):
-        positions, gx, gy, gz, spacing = self._args()
-        n = positions.shape[0]
-        values = np.empty(n, dtype=positions.dtype)
-        gradients = np.empty((n if with_gradient else 0, 3), dtype=positions.dtype)
-        _gather(positions, field.detach().contiguous().reshape(-1).numpy(), gx, gy, gz,
-                spacing, with_gradient, values, gradients)
+        values = np.empty(self.num_particles, dtype=self.fractions.dtype)
+        gradients = np.empty_like(self.fractions)
+        _gather_with_gradient(self.base, self.fractions, self._flat(field), *self.steps,
+                              self.spacing, values, gradients)
         return torch.from_numpy(values), torch.from_numpy(gradients)
 
 
@@ -168,56 +183,62 @@ class NumbaCloudInCell:
 # Stage 4 (particle update) as three fused passes over the particles. Same physics, in the same
 # order, as `stages.update_particles` (read that first); a pass boundary sits wherever the torch
 # version needs a grid-wide result: the conduction imbalance per cell, and the totals of the
-# non-negativity limiter.
+# non-negativity limiter. Energy totals are accumulated in float64.
 
 
 @_jit(parallel=True)
-def _conduction_raw(positions, temperature_field, heats, capacity, coefficient_dt, gx, gy, gz,
-                    spacing, raw):
+def _conduction_raw(base, fractions, temperature_field, step_x, step_y, heats, capacity,
+                    coefficient_dt, raw):
     """Pass 1: relaxation towards the local medium temperature, at most the whole gap."""
-    for i in prange(positions.shape[0]):
-        bx, by, bz, rx, ry, rz = _cell_of(positions, i, spacing, gx, gy, gz)
-        local, _, _, _ = _value_and_gradient(temperature_field, gy, gz, bx, by, bz, rx, ry, rz,
-                                             spacing)
-        fraction = min(coefficient_dt / capacity[i], 1.0)
+    one = fractions.dtype.type(1)
+    for i in prange(base.shape[0]):
+        c = _corners(temperature_field, base[i], step_x, step_y)
+        local = _interpolate(c, fractions[i, 0], fractions[i, 1], fractions[i, 2], one)
+        fraction = min(coefficient_dt / capacity[i], one)
         raw[i] = fraction * capacity[i] * (local - heats[i] / capacity[i])
 
 
 @_jit(parallel=True)
-def _conduction_balance(positions, per_capacity_field, raw, heats, capacity, gx, gy, gz,
-                        spacing, capped):
+def _conduction_balance(base, fractions, per_capacity_field, step_x, step_y, raw, heats,
+                        capacity, capped):
     """Pass 2: return each cell's net exchange to its particles by capacity, cap every
     particle at the heat it holds; returns the capped surplus and the total gain."""
+    one = fractions.dtype.type(1)
     surplus = 0.0
     total_gain = 0.0
-    for i in prange(positions.shape[0]):
-        bx, by, bz, rx, ry, rz = _cell_of(positions, i, spacing, gx, gy, gz)
-        share, _, _, _ = _value_and_gradient(per_capacity_field, gy, gz, bx, by, bz, rx, ry, rz,
-                                             spacing)
+    for i in prange(base.shape[0]):
+        c = _corners(per_capacity_field, base[i], step_x, step_y)
+        share = _interpolate(c, fractions[i, 0], fractions[i, 1], fractions[i, 2], one)
         balanced = raw[i] - capacity[i] * share
         limited = max(balanced, -heats[i])
         capped[i] = limited
-        surplus += limited - balanced
-        total_gain += max(limited, 0.0)
+        surplus += float(limited) - float(balanced)
+        total_gain += max(float(limited), 0.0)
     return surplus, total_gain
 
 
 @_jit(parallel=True)
-def _move(positions, velocities, masses, energies, heats, capped, gain_scale,
-          temperature_and_potential, gx, gy, gz, spacing, capacity, radiation_coefficient,
-          thermalize_rate, k_b, max_acceleration, dt, drag_factor, max_speed, box, inside,
-          wall_restitution, new_positions, new_velocities, new_energies, new_heats):
+def _move(base, fractions, temperature_field, potential_field, step_x, step_y, spacing,
+          positions, velocities, masses, energies, heats, capped, gain_scale, capacity,
+          radiation_coefficient, thermalize_rate, k_b, max_acceleration, dt, drag_factor,
+          max_speed, box, inside, wall_restitution, new_positions, new_velocities, new_energies,
+          new_heats):
     """Pass 3: conduction, radiation, thermalization, kicks, drag, speed clamp, drift, walls.
     Returns the energy totals of the ledger (float64)."""
+    one = fractions.dtype.type(1)
     gravity_work = 0.0
     pressure_work = 0.0
     radiated_total = 0.0
     dissipated = 0.0
     potential = 0.0
-    for i in prange(positions.shape[0]):
-        bx, by, bz, rx, ry, rz = _cell_of(positions, i, spacing, gx, gy, gz)
-        _, gtx, gty, gtz, phi, gpx, gpy, gpz = _two_values_and_gradients(
-            temperature_and_potential, gy, gz, bx, by, bz, rx, ry, rz, spacing)
+    for i in prange(base.shape[0]):
+        rx, ry, rz = fractions[i, 0], fractions[i, 1], fractions[i, 2]
+        node = base[i]
+        gtx, gty, gtz = _gradient(_corners(temperature_field, node, step_x, step_y),
+                                  rx, ry, rz, one, spacing)
+        corners = _corners(potential_field, node, step_x, step_y)
+        phi = _interpolate(corners, rx, ry, rz, one)
+        gpx, gpy, gpz = _gradient(corners, rx, ry, rz, one, spacing)
         m = masses[i]
         potential += 0.5 * m * phi
 
@@ -283,22 +304,21 @@ def update_particles(stencil: NumbaCloudInCell, potential_field: torch.Tensor,
     r, dt = cfg.particle_radius, cfg.dt
     x = positions.detach().contiguous().numpy()
     dtype = x.dtype
-    gx, gy, gz = stencil.grid_size
-    h = stencil.spacing
+    steps = stencil.steps
     capacity = masses.detach().contiguous().numpy() * dtype.type(cfg.specific_heat)
     heat_array = heats.detach().contiguous().numpy()
-    temperature = temperature_field.detach().contiguous().reshape(-1).numpy()
+    temperature = stencil._flat(temperature_field)
 
     raw = np.empty_like(heat_array)
-    _conduction_raw(x, temperature, heat_array, capacity, cfg.thermal_conductivity * r * dt,
-                    gx, gy, gz, h, raw)
+    _conduction_raw(stencil.base, stencil.fractions, temperature, *steps, heat_array, capacity,
+                    dtype.type(cfg.thermal_conductivity * r * dt), raw)
     imbalance = stencil.scatter(torch.from_numpy(raw))
     occupied = capacity_field > 0
-    per_capacity = torch.where(occupied, imbalance / torch.where(occupied, capacity_field, 1.0),
-                               0.0).reshape(-1).contiguous().numpy()
+    per_capacity = stencil._flat(
+        torch.where(occupied, imbalance / torch.where(occupied, capacity_field, 1.0), 0.0))
     capped = np.empty_like(heat_array)
-    surplus, total_gain = _conduction_balance(x, per_capacity, raw, heat_array, capacity,
-                                              gx, gy, gz, h, capped)
+    surplus, total_gain = _conduction_balance(stencil.base, stencil.fractions, per_capacity,
+                                              *steps, raw, heat_array, capacity, capped)
     gain_scale = 1.0 - surplus / total_gain if total_gain > 0 else 1.0
 
     box_tensor = torch.tensor(cfg.domain_size, dtype=positions.dtype)
@@ -308,10 +328,10 @@ def update_particles(stencil: NumbaCloudInCell, potential_field: torch.Tensor,
     new_energies = np.empty_like(heat_array)
     new_heats = np.empty_like(heat_array)
     totals = _move(
-        x, velocities.detach().contiguous().numpy(), masses.detach().contiguous().numpy(),
-        energies.detach().contiguous().numpy(), heat_array, capped, gain_scale,
-        torch.stack([temperature_field.reshape(-1), potential_field.reshape(-1).to(
-            temperature_field.dtype)], dim=1).numpy(), gx, gy, gz, h, capacity,
+        stencil.base, stencil.fractions, temperature, stencil._flat(potential_field), *steps,
+        stencil.spacing, x, velocities.detach().contiguous().numpy(),
+        masses.detach().contiguous().numpy(), energies.detach().contiguous().numpy(),
+        heat_array, capped, gain_scale, capacity,
         cfg.emissivity * cfg.sigma_SB * r**2 * dt, dt / cfg.tau_thermalization, cfg.k_B,
         cfg.max_acceleration, dt, math.exp(-6.0 * math.pi * cfg.dynamic_viscosity * r * dt),
         cfg.max_speed, box_tensor.numpy(), inside, cfg.wall_restitution,
