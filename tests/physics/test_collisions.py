@@ -120,3 +120,40 @@ def test_fused_numba_collide_matches_pairs_then_response(generator):
     assert torch.allclose(fused.heats, expected.heats, rtol=0, atol=1e-10)
     assert fused.contact_work == pytest.approx(expected.contact_work, rel=1e-10)
     assert not fused.velocities.data_ptr() == v.data_ptr()  # the caller's tensors are kept
+
+
+@needs_numba
+def test_blocked_parallel_response_matches_torch_whatever_the_thread_count(generator):
+    """A long box gives enough x slabs for the pair response to run in blocks (even blocks in
+    parallel, then odd ones); it must still match the PyTorch response and give bit-identical
+    results on one thread and on several."""
+    import numba
+
+    box = (96.0, 3.0, 3.0)
+    x, v, q, m = _crowd(generator, n=3000, box=box)
+    q[::3] = 0.0  # cold particles among hot ones: strong contact conduction
+    response = dict(radius=0.5, restitution=0.8, young_modulus=1000.0,
+                    thermal_conductivity=50.0, specific_heat=10.0, dt=0.01)
+    _, _, left, right = collision_kernels._sorted_pairs(x.numpy(), 1.0, box)
+    bounds = collision_kernels._pair_blocks(left, right, x.shape[0],
+                                            collision_kernels.RESOLVE_BLOCKS)
+    assert len(bounds) == collision_kernels.RESOLVE_BLOCKS + 1  # the blocked path is taken
+
+    torch_left, torch_right = collisions.cell_list_pairs(x, 1.0, box)
+    expected = collisions.resolve_pairs(torch_left, torch_right, x, v, q, m, **response)
+    runs = []
+    for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+        numba.set_num_threads(threads)
+        try:
+            runs.append(collision_kernels.collide(x, v, q, m, box=box, **response))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for got in runs:
+        assert got.num_pairs == expected.num_pairs > 10_000
+        assert torch.allclose(got.velocities, expected.velocities, rtol=0, atol=1e-10)
+        assert torch.allclose(got.heats, expected.heats, rtol=0, atol=1e-10)
+        assert got.dissipated == pytest.approx(expected.dissipated, rel=1e-10)
+        assert got.contact_work == pytest.approx(expected.contact_work, rel=1e-10)
+    assert all(torch.equal(run.velocities, runs[0].velocities) for run in runs)
+    assert all(torch.equal(run.heats, runs[0].heats) for run in runs)
+    assert all(run.contact_work == runs[0].contact_work for run in runs)

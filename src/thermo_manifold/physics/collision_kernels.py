@@ -42,34 +42,77 @@ def _jit(**options):
     return wrap
 
 
+SORT_CHUNKS = 16  # fixed split of the first sorting level (not the thread count: repeatable)
+
+
 @_jit(parallel=True)
 def _sort_by_cell(coords, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
-    """Counting sort of particles by cell.
+    """Stable counting sort of particles by cell, in two levels that each stay in cache.
+
+    Level 1 buckets the particles by x slab (a few hundred counters), fixed chunks in parallel;
+    level 2 sorts each slab by cell in parallel, with a slab-sized histogram. Stable at both
+    levels, so particles keep their index order inside a cell and the result is the single
+    global counting sort's, whatever the thread count.
 
     Returns order (rank -> particle), the sorted cell ids, `ends` (ends[c] = first rank after
     cell c, so cell c holds ranks ends[c - 1] .. ends[c] - 1; int32 halves the memory traffic
     over millions of mostly empty cells) and the sorted coordinates as three contiguous arrays."""
     n = coords.shape[0]
     py, pz = cells_y + 2, cells_z + 2
-    num_cells = (cells_x + 2) * py * pz
+    slab_cells = py * pz
+    slabs = cells_x + 2  # with the two ghost slabs, which stay empty
     linear = np.empty(n, np.int32)
+    slab = np.empty(n, np.int32)
     for i in prange(n):
         cx = min(max(int(coords[i, 0] * scale_x), 0), cells_x - 1) + 1
         cy = min(max(int(coords[i, 1] * scale_y), 0), cells_y - 1) + 1
         cz = min(max(int(coords[i, 2] * scale_z), 0), cells_z - 1) + 1
+        slab[i] = cx
         linear[i] = (cx * py + cy) * pz + cz
-    ends = np.zeros(num_cells, np.int32)
-    for i in range(n):
-        ends[linear[i]] += 1
+
+    # Level 1: chunk k's particles of slab s go to rank offsets[k, s] on; slab-major, then
+    # chunk order, so the bucketing is stable.
+    chunks = SORT_CHUNKS
+    offsets = np.zeros((chunks, slabs), np.int64)
+    for k in prange(chunks):
+        for i in range(k * n // chunks, (k + 1) * n // chunks):
+            offsets[k, slab[i]] += 1
+    slab_first = np.empty(slabs + 1, np.int64)
     running = 0
-    for c in range(num_cells):  # exclusive prefix sum: ends[c] = first rank of cell c for now
-        count = ends[c]
-        ends[c] = running
-        running += count
+    for s in range(slabs):
+        slab_first[s] = running
+        for k in range(chunks):
+            count = offsets[k, s]
+            offsets[k, s] = running
+            running += count
+    slab_first[slabs] = running
+    by_slab = np.empty(n, np.int32)
+    for k in prange(chunks):
+        for i in range(k * n // chunks, (k + 1) * n // chunks):
+            by_slab[offsets[k, slab[i]]] = i
+            offsets[k, slab[i]] += 1
+
+    # Level 2: each slab owns its ranks and its cells' entries of `ends`.
+    ends = np.empty(slabs * slab_cells, np.int32)
     order = np.empty(n, np.int32)
-    for i in range(n):  # serial and stable: particles keep their order inside a cell
-        order[ends[linear[i]]] = i
-        ends[linear[i]] += 1  # ... and ends up one past the cell's last rank
+    for s in prange(slabs):
+        first_cell = s * slab_cells
+        fill = np.zeros(slab_cells, np.int32)
+        for k in range(slab_first[s], slab_first[s + 1]):
+            fill[linear[by_slab[k]] - first_cell] += 1
+        rank = slab_first[s]
+        for c in range(slab_cells):  # exclusive prefix: the first rank of each cell
+            in_cell = fill[c]
+            fill[c] = rank
+            rank += in_cell
+        for k in range(slab_first[s], slab_first[s + 1]):
+            i = by_slab[k]
+            c = linear[i] - first_cell
+            order[fill[c]] = i
+            fill[c] += 1  # ... and ends one past the cell's last rank
+        for c in range(slab_cells):
+            ends[first_cell + c] = fill[c]
+
     sorted_linear = np.empty(n, np.int32)
     sorted_coords = np.empty((3, n), coords.dtype)
     for k in prange(n):
@@ -218,72 +261,122 @@ def cell_list_pairs(positions: torch.Tensor, cutoff: float, box: tuple[float, fl
             torch.from_numpy(order[right].astype(np.int64)))
 
 
+RESOLVE_BLOCKS = 32  # fixed split of the pair response (not the thread count: repeatable)
+
+
 @_jit()
-def _resolve(left, right, pos, vel, heats, masses, radius, restitution, young_modulus,
-             conductivity, specific_heat, dt, headroom):
-    """Pair responses in pair order, in one thread (repeatable to the bit); `pos` is (3, N),
-    one contiguous array per axis. Returns new velocities, new heats, pairs kept, dissipated
-    and the kinetic energy change."""
+def _pair_blocks(left, right, num_particles, blocks):
+    """Pair ranges of `blocks` fixed rank blocks, for pairs from `_pairs_in_ranges` (left
+    ascending, right > left). Two blocks of the same parity run at the same time; that is safe
+    when no pair of block b reaches block b + 2. Where one does (a small or dense system), one
+    block holding every pair is returned, and the response runs in one thread."""
     pairs = left.shape[0]
+    bounds = np.empty(blocks + 1, np.int64)
+    p = 0
+    for b in range(blocks):
+        while p < pairs and left[p] < b * num_particles // blocks:
+            p += 1
+        bounds[b] = p
+    bounds[blocks] = pairs
+    for b in range(blocks - 2):
+        for p in range(bounds[b], bounds[b + 1]):
+            if right[p] >= (b + 2) * num_particles // blocks:
+                one_block = np.empty(2, np.int64)
+                one_block[0], one_block[1] = 0, pairs
+                return one_block
+    return bounds
+
+
+@_jit(parallel=True)
+def _resolve(left, right, pos, vel, heats, masses, radius, restitution, young_modulus,
+             conductivity, specific_heat, dt, headroom, bounds):
+    """Pair responses; `pos` is (3, N), one contiguous array per axis. `bounds` splits the pairs
+    into blocks (`_pair_blocks`): even blocks run in parallel, then odd ones, each block in pair
+    order, and totals add up block by block, so results do not depend on the thread count.
+    Returns new velocities, new heats, pairs kept, dissipated and the kinetic energy change."""
+    pairs = left.shape[0]
+    blocks = bounds.shape[0] - 1
     new_vel = vel.copy()
     flow = np.zeros(pairs)
     dissipation = np.zeros(pairs)
     donor = np.empty(pairs, np.int64)
     given = np.zeros(heats.shape[0])
-    kept = 0
-    for p in range(pairs):
-        i, j = left[p], right[p]
-        dx = pos[0, i] - pos[0, j]
-        dy = pos[1, i] - pos[1, j]
-        dz = pos[2, i] - pos[2, j]
-        distance = np.sqrt(dx * dx + dy * dy + dz * dz)
-        if not distance > 1e-9 * radius:  # coincident centres have no normal
-            donor[p] = -1
-            continue
-        kept += 1
-        nx, ny, nz = dx / distance, dy / distance, dz / distance
-        overlap = 2.0 * radius - distance
-        mi, mj = masses[i], masses[j]
-        m_eff = mi * mj / (mi + mj)
-        v_n = ((vel[i, 0] - vel[j, 0]) * nx + (vel[i, 1] - vel[j, 1]) * ny
-               + (vel[i, 2] - vel[j, 2]) * nz)
-        impulse = young_modulus * overlap * dt
-        if v_n < 0:
-            impulse += (1.0 + restitution) * m_eff * (-v_n)
-            dissipation[p] = 0.5 * m_eff * v_n * v_n * (1.0 - restitution * restitution)
-        new_vel[i, 0] += nx * impulse / mi
-        new_vel[i, 1] += ny * impulse / mi
-        new_vel[i, 2] += nz * impulse / mi
-        new_vel[j, 0] -= nx * impulse / mj
-        new_vel[j, 1] -= ny * impulse / mj
-        new_vel[j, 2] -= nz * impulse / mj
-        # Contact conduction, positive = heat from j into i, capped at the equalising flow.
-        ci, cj = mi * specific_heat, mj * specific_heat
-        gap = heats[j] / cj - heats[i] / ci
-        f = conductivity * overlap * overlap * gap * dt
-        equalising = gap * ci * cj / (ci + cj)
-        if abs(f) > abs(equalising):
-            f = equalising
-        flow[p] = f
-        donor[p] = j if f > 0 else i
-        given[donor[p]] += abs(f)
+    kept_in_block = np.zeros(blocks, np.int64)
+    for parity in range(2):
+        for half in prange((blocks + 1 - parity) // 2):
+            block = 2 * half + parity
+            kept = 0
+            for p in range(bounds[block], bounds[block + 1]):
+                i, j = left[p], right[p]
+                dx = pos[0, i] - pos[0, j]
+                dy = pos[1, i] - pos[1, j]
+                dz = pos[2, i] - pos[2, j]
+                distance = np.sqrt(dx * dx + dy * dy + dz * dz)
+                if not distance > 1e-9 * radius:  # coincident centres have no normal
+                    donor[p] = -1
+                    continue
+                kept += 1
+                nx, ny, nz = dx / distance, dy / distance, dz / distance
+                overlap = 2.0 * radius - distance
+                mi, mj = masses[i], masses[j]
+                m_eff = mi * mj / (mi + mj)
+                v_n = ((vel[i, 0] - vel[j, 0]) * nx + (vel[i, 1] - vel[j, 1]) * ny
+                       + (vel[i, 2] - vel[j, 2]) * nz)
+                impulse = young_modulus * overlap * dt
+                if v_n < 0:
+                    impulse += (1.0 + restitution) * m_eff * (-v_n)
+                    dissipation[p] = 0.5 * m_eff * v_n * v_n * (1.0 - restitution * restitution)
+                new_vel[i, 0] += nx * impulse / mi
+                new_vel[i, 1] += ny * impulse / mi
+                new_vel[i, 2] += nz * impulse / mi
+                new_vel[j, 0] -= nx * impulse / mj
+                new_vel[j, 1] -= ny * impulse / mj
+                new_vel[j, 2] -= nz * impulse / mj
+                # Contact conduction, positive = heat from j into i, capped at the equalising
+                # flow.
+                ci, cj = mi * specific_heat, mj * specific_heat
+                gap = heats[j] / cj - heats[i] / ci
+                f = conductivity * overlap * overlap * gap * dt
+                equalising = gap * ci * cj / (ci + cj)
+                if abs(f) > abs(equalising):
+                    f = equalising
+                flow[p] = f
+                donor[p] = j if f > 0 else i
+                given[donor[p]] += abs(f)
+            kept_in_block[block] = kept
     new_heats = heats.copy()
+    dissipated_in_block = np.zeros(blocks)
+    for parity in range(2):
+        for half in prange((blocks + 1 - parity) // 2):
+            block = 2 * half + parity
+            dissipated = 0.0
+            for p in range(bounds[block], bounds[block + 1]):
+                d = donor[p]
+                if d < 0:
+                    continue
+                f = flow[p]
+                if given[d] > heats[d] * headroom:  # the donor would give more than it holds
+                    f *= headroom * heats[d] / given[d]
+                new_heats[left[p]] += 0.5 * dissipation[p] + f
+                new_heats[right[p]] += 0.5 * dissipation[p] - f
+                dissipated += dissipation[p]
+            dissipated_in_block[block] = dissipated
+    n = masses.shape[0]
+    ke_in_block = np.zeros(blocks)
+    for block in prange(blocks):
+        ke_change = 0.0
+        for i in range(block * n // blocks, (block + 1) * n // blocks):
+            before = vel[i, 0] ** 2 + vel[i, 1] ** 2 + vel[i, 2] ** 2
+            after = new_vel[i, 0] ** 2 + new_vel[i, 1] ** 2 + new_vel[i, 2] ** 2
+            ke_change += 0.5 * masses[i] * (after - before)
+        ke_in_block[block] = ke_change
+    kept = 0
     dissipated = 0.0
-    for p in range(pairs):
-        d = donor[p]
-        if d < 0:
-            continue
-        f = flow[p]
-        if given[d] > heats[d] * headroom:  # the donor would give more than it holds
-            f *= headroom * heats[d] / given[d]
-        new_heats[left[p]] += 0.5 * dissipation[p] + f
-        new_heats[right[p]] += 0.5 * dissipation[p] - f
-        dissipated += dissipation[p]
     ke_change = 0.0
-    for i in range(masses.shape[0]):
-        before = vel[i, 0] ** 2 + vel[i, 1] ** 2 + vel[i, 2] ** 2
-        after = new_vel[i, 0] ** 2 + new_vel[i, 1] ** 2 + new_vel[i, 2] ** 2
-        ke_change += 0.5 * masses[i] * (after - before)
+    for block in range(blocks):
+        kept += kept_in_block[block]
+        dissipated += dissipated_in_block[block]
+        ke_change += ke_in_block[block]
     return new_vel, new_heats, kept, dissipated, ke_change
 
 
@@ -303,7 +396,7 @@ def resolve_pairs(left: torch.Tensor, right: torch.Tensor, positions: torch.Tens
         velocities.detach().contiguous().numpy(),
         heats.detach().contiguous().numpy(), masses.detach().contiguous().numpy(),
         float(radius), float(restitution), float(young_modulus), float(thermal_conductivity),
-        float(specific_heat), float(dt), headroom)
+        float(specific_heat), float(dt), headroom, np.array([0, left.shape[0]], np.int64))
     return CollisionResult(torch.from_numpy(new_vel), torch.from_numpy(new_heats), int(kept),
                            float(dissipated), float(ke_change) + float(dissipated))
 
@@ -334,7 +427,7 @@ def collide(positions: torch.Tensor, velocities: torch.Tensor, heats: torch.Tens
     sorted_velocities, sorted_heats, kept, dissipated, ke_change = _resolve(
         left, right, sorted_coords, *in_order, float(radius), float(restitution),
         float(young_modulus), float(thermal_conductivity), float(specific_heat), float(dt),
-        headroom)
+        headroom, _pair_blocks(left, right, positions.shape[0], RESOLVE_BLOCKS))
     new_velocities, new_heats = _out_of_cell_order(sorted_velocities, sorted_heats, order)
     return CollisionResult(torch.from_numpy(new_velocities), torch.from_numpy(new_heats),
                            int(kept), float(dissipated), float(ke_change) + float(dissipated))

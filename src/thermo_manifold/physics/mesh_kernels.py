@@ -217,6 +217,16 @@ def _conduction_balance(base, fractions, per_capacity_field, step_x, step_y, raw
     return surplus, total_gain
 
 
+@_jit(inline="always")
+def _bounce(x, v, length, inside, wall_restitution):
+    """Mirror a coordinate that left [0, length) and reverse (and damp) its velocity."""
+    if x < 0.0:
+        x, v = -x, -wall_restitution * v
+    elif x >= length:
+        x, v = 2.0 * length - x, -wall_restitution * v
+    return min(max(x, 0.0), inside), v
+
+
 @_jit(parallel=True)
 def _move(base, fractions, temperature_field, potential_field, step_x, step_y, spacing,
           positions, velocities, masses, energies, heats, capped, gain_scale, capacity,
@@ -237,15 +247,15 @@ def _move(base, fractions, temperature_field, potential_field, step_x, step_y, s
         gtx, gty, gtz = _gradient(_corners(temperature_field, node, step_x, step_y),
                                   rx, ry, rz, one, spacing)
         corners = _corners(potential_field, node, step_x, step_y)
-        phi = _interpolate(corners, rx, ry, rz, one)
         gpx, gpy, gpz = _gradient(corners, rx, ry, rz, one, spacing)
         m = masses[i]
-        potential += 0.5 * m * phi
+        potential += 0.5 * m * _interpolate(corners, rx, ry, rz, one)
 
         change = capped[i] * gain_scale if capped[i] > 0 else capped[i]
         heat = heats[i] + change
         temperature = heat / capacity[i]
-        radiated = min(radiation_coefficient * temperature**4, heat)
+        squared = temperature * temperature
+        radiated = min(radiation_coefficient * (squared * squared), heat)
         heat -= radiated
         radiated_total += radiated
         moved = min(energies[i] * thermalize_rate, energies[i])
@@ -272,19 +282,12 @@ def _move(base, fractions, temperature_field, potential_field, step_x, step_y, s
         v3x, v3y, v3z = v3x * limit, v3y * limit, v3z * limit
         loss = -0.5 * m * ((v3x - v2x) * (v3x + v2x) + (v3y - v2y) * (v3y + v2y)
                            + (v3z - v2z) * (v3z + v2z))
-        kinetic_before_walls = v3x * v3x + v3y * v3y + v3z * v3z
-        kinetic_after_walls = 0.0
-        for axis in range(3):
-            v = v3x if axis == 0 else (v3y if axis == 1 else v3z)
-            x = positions[i, axis] + v * dt
-            if x < 0.0:
-                x, v = -x, -wall_restitution * v
-            elif x >= box[axis]:
-                x, v = 2.0 * box[axis] - x, -wall_restitution * v
-            new_positions[i, axis] = min(max(x, 0.0), inside[axis])
-            new_velocities[i, axis] = v
-            kinetic_after_walls += v * v
-        loss -= 0.5 * m * (kinetic_after_walls - kinetic_before_walls)
+        x, vx = _bounce(positions[i, 0] + v3x * dt, v3x, box[0], inside[0], wall_restitution)
+        y, vy = _bounce(positions[i, 1] + v3y * dt, v3y, box[1], inside[1], wall_restitution)
+        z, vz = _bounce(positions[i, 2] + v3z * dt, v3z, box[2], inside[2], wall_restitution)
+        new_positions[i, 0], new_positions[i, 1], new_positions[i, 2] = x, y, z
+        new_velocities[i, 0], new_velocities[i, 1], new_velocities[i, 2] = vx, vy, vz
+        loss -= 0.5 * m * ((vx * vx + vy * vy + vz * vz) - (v3x * v3x + v3y * v3y + v3z * v3z))
         new_heats[i] = heat + loss
         dissipated += loss
     return gravity_work, pressure_work, radiated_total, dissipated, potential
