@@ -264,7 +264,8 @@ def _move(base, fractions, temperature_field, potential_field, step_x, step_y, s
 
         agx, agy, agz = -gpx, -gpy, -gpz
         apx, apy, apz = -k_b * gtx, -k_b * gty, -k_b * gtz
-        magnitude = np.sqrt((agx + apx) ** 2 + (agy + apy) ** 2 + (agz + apz) ** 2)
+        ax, ay, az = agx + apx, agy + apy, agz + apz
+        magnitude = np.sqrt(ax * ax + ay * ay + az * az)
         clamp = min(max_acceleration / max(magnitude, 1e-30), 1.0)
         v0x, v0y, v0z = velocities[i, 0], velocities[i, 1], velocities[i, 2]
         v1x, v1y, v1z = (v0x + agx * clamp * dt, v0y + agy * clamp * dt,
