@@ -6,16 +6,19 @@ Why a second implementation: the vectorised PyTorch cell list has to materialise
 A loop visits each candidate partner once. The PyTorch path stays the one for CUDA/MPS and the
 reference the tests compare these kernels against.
 
-Pair finding is a counting sort by cell (cells at least `cutoff` wide, with a ghost layer) and a
-half stencil walked as contiguous rank ranges: in x-major, z-fastest cell order the three cells
+Pair finding is a stable counting sort by cell (cells at least `cutoff` wide, with a ghost
+layer; first by x slab, then by cell within each slab, both in parallel) and a half stencil
+walked as contiguous rank ranges: in x-major, z-fastest cell order the three cells
 (dx, dy, dz = -1..1) of a neighbour column are consecutive, so the 13 half-stencil cells become
 4 column ranges plus "the rest of my cell and the next cell in z". One parallel pass over fixed
 chunks of ranks writes each chunk's pairs into its own slice; the slices are joined in chunk
 order, so the pair order is deterministic.
 
 The pair response follows `collisions.resolve_pairs` exactly (restitution impulse, soft push,
-contact conduction with the pair-equalising cap and the donor limiter); its accumulations run in
-one thread, in pair order, so results are bit-for-bit repeatable.
+contact conduction with the pair-equalising cap and the donor limiter). It runs in fixed blocks
+of ranks, even blocks in parallel and then odd ones, which is safe because a pair never reaches
+two blocks ahead; every work split is fixed by the problem, not by the thread count, so results
+are bit-for-bit the same on any number of threads.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from thermo_manifold.physics.ledger import kinetic_change
 from thermo_manifold.physics.mesh_kernels import NumbaCloudInCell
 
 # Particle <-> grid transfers: materialised stencils in PyTorch (any device) or Numba loops
-# that recompute the stencil on the fly (CPU). Both offer scatter / gather /
+# over a compact per-particle stencil (CPU). Both offer scatter / gather /
 # gather_with_gradient.
 Transfer = grid.CloudInCell | NumbaCloudInCell
 
