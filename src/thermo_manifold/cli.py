@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("thermo_manifold.agent.cli", "field-theory agent: train and benchmark"),
     "graph": ("thermo_manifold.graph.cli", "sparse graph learner benchmarks"),
     "papers": ("thermo_manifold.papers.cli", "paper-algorithm registry"),
+    "reproduce": ("thermo_manifold.reproduce.cli", "regenerate the documented results; --check them"),
 }
 
 
