@@ -12,6 +12,7 @@ from thermo_manifold.reproduce.entry import Entry
 
 MODULES = (
     "thermo_manifold.reproduce.graph_tables",
+    "thermo_manifold.reproduce.agent_tables",
 )
 
 

@@ -1,0 +1,219 @@
+"""docs/agent.md: the TopoEncoder against VQ-VAE and autoencoder baselines, over three seeds.
+
+The TopoEncoder's router takes an argmax over charts and its Cayley transport goes through a
+batched linear solve (LAPACK from MKL on x86), so last-digit differences between CPU kernel paths
+change which chart a sample lands in and the run ends elsewhere; the baselines' numbers do not
+move (`agent.kernel_paths` measures it). Every learned number is therefore a spread over seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from thermo_manifold.reporting import format_cell, markdown_table
+from thermo_manifold.reproduce.entry import Entry, command_text, run_cli
+from thermo_manifold.reproduce.stats import mean, spread_cell
+
+SEEDS = (0, 1, 2)
+SOURCES = ("src/thermo_manifold/agent", "src/thermo_manifold/device.py")
+METRICS = (("params", "params", 6), ("test_recon_mse", "test MSE", 3), ("ami_chart", "AMI chart", 3),
+           ("ami_code", "AMI code", 3), ("ami_kmeans", "AMI k-means", 3),
+           ("chart_perplexity", "chart perplexity", 3), ("code_perplexity", "code perplexity", 3),
+           ("classifier_accuracy", "classifier acc.", 3))
+DATASETS = {  # entry suffix -> (dataset, full epochs, extra flags)
+    "digits": ("digits", 80, ["--supervised"]),
+    "atlas2d": ("atlas2d", 30, []),
+}
+
+
+def _argv(dataset: str, epochs: int, extra: list[str], seed: int, quick: bool, out: str) -> list[str]:
+    return ["agent", "topoencoder", "--dataset", dataset, "--epochs", str(epochs), *extra,
+            "--seed", str(seed), "--quiet", "--out", out, *(["--quick"] if quick else [])]
+
+
+def _seeds(quick: bool) -> tuple[int, ...]:
+    return SEEDS[:1] if quick else SEEDS
+
+
+def _dataset_entry(key: str) -> Entry:
+    dataset, epochs, extra = DATASETS[key]
+    name = f"agent.{key}"
+
+    def commands(quick: bool) -> list[str]:
+        return [command_text(_argv(dataset, epochs, extra, s, quick, f"runs/reproduce/{name}/seed-{s}"))
+                for s in _seeds(quick)]
+
+    def run(quick: bool, work: Path) -> dict:
+        runs = {}
+        for seed in _seeds(quick):
+            out = work / f"seed-{seed}"
+            run_cli(_argv(dataset, epochs, extra, seed, quick, str(out)))
+            metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+            config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+            runs[str(seed)] = {"epochs": metrics["epochs"], "n_test": config["n_test"],
+                               "models": {m: {k: v for k, v in r.items() if k != "history"}
+                                          for m, r in metrics["models"].items()}}
+        return {"dataset": dataset, "seeds": list(_seeds(quick)), "quick": quick, "runs": runs}
+
+    def render(raw: Mapping[str, Any]) -> dict[str, str]:
+        first = raw["runs"][str(raw["seeds"][0])]
+        head = (f"{raw['dataset']}, held-out test split (n = {first['n_test']}), {first['epochs']} "
+                f"epochs, mean (min–max) over seeds {', '.join(map(str, raw['seeds']))}"
+                f"{' (`--quick` settings)' if raw['quick'] else ''}:\n\n")
+        return {name: head + _models_table(raw["runs"]), f"{name}.reading": _reading(raw["runs"])}
+
+    return Entry(name=name, doc="agent.md", blocks=(name, f"{name}.reading"),
+                 summary=f"TopoEncoder vs VQ-VAE and autoencoder on {dataset}, three seeds",
+                 commands=commands, run=run, render=render, sources=SOURCES)
+
+
+def _models_table(runs: Mapping[str, Any]) -> str:
+    models = list(next(iter(runs.values()))["models"])
+    rows = []
+    for model in models:
+        values = [r["models"][model] for r in runs.values()]
+        row = {"model": model}
+        for key, label, digits in METRICS:
+            row[label] = spread_cell([v.get(key) for v in values], digits)
+        rows.append(row)
+    return markdown_table(rows)
+
+
+def _count(runs: Mapping[str, Any], better) -> int:
+    return sum(bool(better(r["models"])) for r in runs.values())
+
+
+def _reading(runs: Mapping[str, Any]) -> str:
+    """The comparisons the doc draws, counted seed by seed from the same runs."""
+    n = len(runs)
+    lines = []
+    if all("VQ-VAE" in r["models"] for r in runs.values()):
+        lines.append(f"- TopoEncoder reconstructs better than the VQ-VAE (lower test MSE) on "
+                     f"{_count(runs, lambda m: m['TopoEncoder']['test_recon_mse'] < m['VQ-VAE']['test_recon_mse'])} "
+                     f"of {n} seeds; its detached classifier is more accurate on "
+                     f"{_count(runs, lambda m: m['TopoEncoder']['classifier_accuracy'] > m['VQ-VAE']['classifier_accuracy'])} "
+                     f"of {n}; its charts carry more label information (AMI chart) than the "
+                     f"VQ-VAE's codes (AMI code) on "
+                     f"{_count(runs, lambda m: m['TopoEncoder']['ami_chart'] > m['VQ-VAE']['ami_code'])} of {n}.")
+    if all("Autoencoder" in r["models"] for r in runs.values()):
+        lines.append(f"- The plain autoencoder has the lowest test MSE on "
+                     f"{_count(runs, lambda m: min(m, key=lambda k: m[k]['test_recon_mse']) == 'Autoencoder')} "
+                     f"of {n} seeds and the most accurate classifier on "
+                     f"{_count(runs, lambda m: max(m, key=lambda k: m[k]['classifier_accuracy']) == 'Autoencoder')} of {n}.")
+    if all("TopoEncoder+sup" in r["models"] for r in runs.values()):
+        sup = [r["models"]["TopoEncoder+sup"]["ami_chart"] for r in runs.values()]
+        lines.append(f"- With labels (TopoEncoder+sup) AMI chart is {format_cell(mean(sup), 3)} on "
+                     f"average, at a higher test MSE than the unsupervised TopoEncoder on "
+                     f"{_count(runs, lambda m: m['TopoEncoder+sup']['test_recon_mse'] > m['TopoEncoder']['test_recon_mse'])} of {n} seeds.")
+    return "\n".join(lines)
+
+
+ENTRIES = [_dataset_entry(key) for key in DATASETS]
+
+
+# --- one seed under three CPU kernel paths --------------------------------------------------------
+
+_PATHS_ARGV = ["agent", "topoencoder", "--dataset", "digits", "--epochs", "10", "--seed", "0", "--quiet"]
+
+
+def _paths_commands(quick: bool) -> list[str]:
+    from thermo_manifold.reproduce import kernel_paths
+
+    return kernel_paths.commands(_PATHS_ARGV + (["--quick"] if quick else []))
+
+
+def _paths_run(quick: bool, work: Path) -> dict:
+    from thermo_manifold.reproduce import kernel_paths
+
+    outs = kernel_paths.run_variants(_PATHS_ARGV + (["--quick"] if quick else []), work)
+    return {"quick": quick,
+            "variants": [{"name": name, "models": {m: {k: v for k, v in r.items() if k != "history"}
+                                                   for m, r in metrics["models"].items()}}
+                         for name, metrics in kernel_paths.load_metrics(outs).items()]}
+
+
+def _paths_render(raw: Mapping[str, Any]) -> dict[str, str]:
+    rows = []
+    for model in raw["variants"][0]["models"]:
+        row = {"model (digits, 10 epochs, seed 0)": model}
+        for variant in raw["variants"]:
+            r = variant["models"][model]
+            row[f"test MSE / classifier acc., {variant['name']}"] = (
+                f"{format_cell(r['test_recon_mse'], 4)} / {format_cell(r['classifier_accuracy'], 3)}")
+        same = len({json.dumps(v["models"][model], sort_keys=True) for v in raw["variants"]}) == 1
+        row["identical on every path"] = "yes" if same else "no"
+        rows.append(row)
+    mode = " (`--quick` settings)" if raw["quick"] else ""
+    return {"agent.kernel_paths": f"One machine, one seed{mode}, three kernel paths:\n\n" + markdown_table(rows)}
+
+
+ENTRIES.append(Entry(name="agent.kernel_paths", doc="agent.md", blocks=("agent.kernel_paths",),
+                     summary="digits, 10 epochs, seed 0, under three CPU kernel paths",
+                     commands=_paths_commands, run=_paths_run, render=_paths_render, sources=SOURCES))
+
+
+# --- the TopoEncoder's loss-weight ablations ---------------------------------------------------------
+
+ABLATIONS = (("defaults", {}), ("no chart balance", {"balance": 0.0}),
+             ("VICReg weight 0.05", {"vicreg": 0.05}), ("no VICReg", {"vicreg": 0.0}))
+ABLATION_EPOCHS = 15
+
+
+def _ablation_commands(quick: bool) -> list[str]:
+    epochs = 2 if quick else ABLATION_EPOCHS
+    return [f"python: TopoEncoder alone on digits, TrainConfig(epochs={epochs}, {change or 'defaults'}), "
+            f"seeds {', '.join(map(str, _seeds(quick)))}" for _, change in ABLATIONS]
+
+
+def _ablation_run(quick: bool, work: Path) -> dict:
+    import torch
+
+    from thermo_manifold.agent.config import TrainConfig
+    from thermo_manifold.agent.datasets import load_dataset
+    from thermo_manifold.agent.experiment import atlas_config_for
+    from thermo_manifold.agent.model import TopoEncoder
+    from thermo_manifold.agent.training import evaluate, make_classifier, train_model
+    from thermo_manifold.device import make_generator
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)    # as `agent topoencoder` does: these models are small
+    device = torch.device("cpu")
+    epochs = 2 if quick else ABLATION_EPOCHS
+    results: dict[str, dict[str, dict]] = {}
+    try:
+        for seed in _seeds(quick):
+            data = load_dataset("digits", make_generator(seed), None, None)
+            atlas = atlas_config_for(data)
+            for label, change in ABLATIONS:
+                train = dataclasses.replace(TrainConfig(epochs=epochs), **change)
+                model = TopoEncoder(atlas, train, make_generator(seed), data.num_classes, data.action_dim)
+                classifier = make_classifier(model, data, make_generator(seed + 2), device)
+                train_model(model, classifier, data, train, make_generator(seed + 1), device, quiet=True)
+                results.setdefault(label, {})[str(seed)] = evaluate(model, classifier, data, device, seed)
+    finally:
+        torch.set_num_threads(threads)
+    return {"epochs": epochs, "seeds": list(_seeds(quick)), "results": results}
+
+
+def _ablation_render(raw: Mapping[str, Any]) -> dict[str, str]:
+    rows = []
+    for label, per_seed in raw["results"].items():
+        values = list(per_seed.values())
+        rows.append({"TopoEncoder variant": label,
+                     "test MSE": spread_cell([v["test_recon_mse"] for v in values], 3),
+                     "AMI chart": spread_cell([v["ami_chart"] for v in values], 3),
+                     "chart perplexity": spread_cell([v["chart_perplexity"] for v in values], 3),
+                     "classifier acc.": spread_cell([v["classifier_accuracy"] for v in values], 3)})
+    head = (f"digits, TopoEncoder alone, {raw['epochs']} epochs, mean (min–max) over seeds "
+            f"{', '.join(map(str, raw['seeds']))}:\n\n")
+    return {"agent.ablations": head + markdown_table(rows)}
+
+
+ENTRIES.append(Entry(name="agent.ablations", doc="agent.md", blocks=("agent.ablations",),
+                     summary="TopoEncoder loss-weight ablations (chart balance, VICReg) on digits",
+                     commands=_ablation_commands, run=_ablation_run, render=_ablation_render,
+                     sources=SOURCES))
