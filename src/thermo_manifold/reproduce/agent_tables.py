@@ -130,22 +130,33 @@ def _paths_run(quick: bool, work: Path) -> dict:
     from thermo_manifold.reproduce import kernel_paths
 
     outs = kernel_paths.run_variants(_PATHS_ARGV + (["--quick"] if quick else []), work)
-    return {"quick": quick,
+    metrics = kernel_paths.load_metrics(outs)
+    return {"quick": quick, "epochs": next(iter(metrics.values()))["epochs"],
             "variants": [{"name": name, "models": {m: {k: v for k, v in r.items() if k != "history"}
                                                    for m, r in metrics["models"].items()}}
-                         for name, metrics in kernel_paths.load_metrics(outs).items()]}
+                         for name, metrics in metrics.items()]}
+
+
+def _largest_difference(results: list[dict]) -> float:
+    """Max over every reported metric of |a - b| / |a| between any path and the first one."""
+    worst = 0.0
+    for key, _, _ in METRICS:
+        ref = results[0].get(key)
+        if isinstance(ref, (int, float)) and ref:
+            worst = max([worst, *(abs(r[key] - ref) / abs(ref) for r in results[1:])])
+    return worst
 
 
 def _paths_render(raw: Mapping[str, Any]) -> dict[str, str]:
     rows = []
     for model in raw["variants"][0]["models"]:
-        row = {"model (digits, 10 epochs, seed 0)": model}
+        row = {f"model (digits, {raw['epochs']} epochs, seed 0)": model}
         for variant in raw["variants"]:
             r = variant["models"][model]
             row[f"test MSE / classifier acc., {variant['name']}"] = (
                 f"{format_cell(r['test_recon_mse'], 4)} / {format_cell(r['classifier_accuracy'], 3)}")
-        same = len({json.dumps(v["models"][model], sort_keys=True) for v in raw["variants"]}) == 1
-        row["identical on every path"] = "yes" if same else "no"
+        row["largest relative difference between paths"] = format_cell(
+            _largest_difference([v["models"][model] for v in raw["variants"]]), 2)
         rows.append(row)
     mode = " (`--quick` settings)" if raw["quick"] else ""
     return {"agent.kernel_paths": f"One machine, one seed{mode}, three kernel paths:\n\n" + markdown_table(rows)}
