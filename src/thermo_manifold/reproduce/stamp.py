@@ -15,12 +15,14 @@ import subprocess
 from pathlib import Path
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
+def _git(args: list[str], cwd: Path, strip: bool = True) -> str | None:
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() if strip else done.stdout
 
 
 def head_commit(repo: Path) -> str | None:
@@ -29,7 +31,8 @@ def head_commit(repo: Path) -> str | None:
 
 def dirty_paths(repo: Path, paths: list[str]) -> list[str]:
     """Paths among `paths` (relative to the repo) with uncommitted changes, tracked or not."""
-    out = _git(["status", "--porcelain", "--", *paths], repo)
+    # Porcelain lines are "XY PATH": the status columns may start with a space, so no strip.
+    out = _git(["status", "--porcelain", "--", *paths], repo, strip=False)
     if out is None:
         return []
     return [line[3:] for line in out.splitlines() if line.strip()]
