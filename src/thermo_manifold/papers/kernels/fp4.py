@@ -4,6 +4,17 @@ Elements are FP4 E2M1 (magnitudes {0, 0.5, 1, 1.5, 2, 3, 4, 6}). NVFP4 scales bl
 values by an FP8 E4M3 block scale on top of one FP32 per-tensor scale; MXFP4 scales blocks of 32
 by a power of two (E8M0). "Fake" quantisation returns the dequantised tensor in the input dtype,
 which is what a reference for training-time numerics needs.
+
+Scales are computed in float32 whatever the input dtype, as the hardware does (the NVFP4 tensor
+scale is FP32): in float16, 6 * 448 / amax overflows for amax below ~0.041 and every value would
+quantise to 0. Elements are scaled in float32, or in float64 for a float64 input.
+
+Tie rules. Elements (E2M1) round to nearest with ties to even in both formats: OCP MX v1.0 makes
+roundTiesToEven the conversion rule for its element types, and NVIDIA's FP4 conversion
+(cvt.rn.satfinite.e2m1x2) is round-to-nearest-even as well; both saturate to +-6. The NVFP4
+block scale is converted to E4M3 by round to nearest even (cvt.rn.satfinite.e4m3x2, and
+torch's float8_e4m3fn cast), saturating at 448. The MXFP4 E8M0 scale is a floor, so it has no
+ties.
 """
 
 from __future__ import annotations
@@ -18,6 +29,9 @@ from thermo_manifold.papers.metadata import (GENERATOR, PURE, RANDOM, Coeffect, 
 E2M1_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 E2M1_MAX = 6.0
 E4M3_MAX = 448.0
+E2M1_EMAX = 2             # exponent of E2M1's largest binade (4 and 6 = 1.5 * 2^2)
+E8M0_EMIN = -127          # smallest E8M0 scale exponent (2^-127)
+SCALE_DTYPE = torch.float32
 ROUNDING = Effect(EffectKind.ROUNDING, "values snap to the E2M1 grid times a block scale")
 RANDOM_IF_SR = Effect(EffectKind.RANDOM, "only when a generator is passed (stochastic rounding)")
 
@@ -66,16 +80,34 @@ def round_e4m3(x: torch.Tensor) -> torch.Tensor:
 @dataclass(frozen=True)
 class Quantized:
     values: torch.Tensor        # dequantised tensor, same shape and dtype as the input
-    codes: torch.Tensor         # E2M1 values before scaling (..., blocks, block)
-    block_scale: torch.Tensor   # effective scale per block (..., blocks, 1) in the input dtype
+    codes: torch.Tensor         # E2M1 values before scaling (..., blocks, block), zero-padded
+    block_scale: torch.Tensor   # effective float32 scale per block (..., blocks, 1)
     global_scale: torch.Tensor  # NVFP4 per-tensor FP32 encode scale (1.0 for MXFP4)
     stored_scale: torch.Tensor  # the per-block scale as stored: E4M3 (NVFP4) or 2^e (MXFP4)
 
 
 def _blocks(x: torch.Tensor, block: int) -> torch.Tensor:
     if x.shape[-1] % block:
-        raise ValueError(f"last dimension must be a multiple of the block size {block}; got {x.shape[-1]}")
+        raise ValueError(f"last dimension {x.shape[-1]} is not a multiple of the block size {block}")
     return x.reshape(*x.shape[:-1], x.shape[-1] // block, block)
+
+
+def _padded_blocks(x: torch.Tensor, block: int) -> torch.Tensor:
+    """Blocks of the last dimension in the working dtype, the last one padded with zeros as the
+    OCP MX reference does (zeros change no block's amax)."""
+    if block < 1:
+        raise ValueError(f"block must be >= 1; got {block}")
+    work = x.to(torch.promote_types(x.dtype, SCALE_DTYPE))
+    return _blocks(torch.nn.functional.pad(work, (0, -x.shape[-1] % block)), block)
+
+
+def _dequantize(x: torch.Tensor, codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    values = (codes * scale).reshape(*x.shape[:-1], -1)[..., :x.shape[-1]]   # drop the padding
+    return values.to(x.dtype)
+
+
+def _round_codes(scaled: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return stochastic_round_e2m1(scaled, generator) if generator is not None else round_e2m1(scaled)
 
 
 @implements("PRETRAINING_NVFP4", summary="NVFP4: E2M1 values, E4M3 scale per 16, FP32 global scale",
@@ -86,33 +118,42 @@ def _blocks(x: torch.Tensor, block: int) -> torch.Tensor:
             fixes=("FP4_ALL_THE_WAY divides by amax / (M_FP4 * M_FP8 / M_FP4) = amax / 448; the block "
                    "decode scale is amax_b / 6, stored as e4m3(amax_b / 6 * s_enc) with s_enc = 6*448/amax",))
 def quantize_nvfp4(x: torch.Tensor, block: int = 16, generator: torch.Generator | None = None) -> Quantized:
-    """Round to nearest, or stochastic rounding when a generator is given (for gradients)."""
-    blocks = _blocks(x, block)
-    amax = x.abs().amax()
-    s_enc = (E2M1_MAX * E4M3_MAX / amax) if amax > 0 else torch.ones((), dtype=x.dtype)
-    decode = blocks.abs().amax(dim=-1, keepdim=True) / E2M1_MAX
+    """Round to nearest, or stochastic rounding when a generator is given (for gradients).
+
+    With the FP32 tensor scale s = 6 * 448 / amax, block b's scale is stored as
+    E4M3(amax_b / 6 * s) and decodes as E4M3(amax_b / 6 * s) / s. A last dimension that is not
+    a multiple of `block` is padded with zeros, and the padding is dropped from `values`."""
+    blocks = _padded_blocks(x, block)
+    amax = blocks.abs().amax().to(SCALE_DTYPE)
+    s_enc = torch.where(amax > 0, E2M1_MAX * E4M3_MAX / amax, torch.ones_like(amax))
+    decode = blocks.abs().amax(dim=-1, keepdim=True).to(SCALE_DTYPE) / E2M1_MAX
     stored = round_e4m3(decode * s_enc)                   # what the hardware keeps per block
     scale = stored / s_enc
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    scaled = blocks / safe
-    codes = stochastic_round_e2m1(scaled, generator) if generator is not None else round_e2m1(scaled)
+    codes = _round_codes(blocks / safe.to(blocks.dtype), generator)
     codes = torch.where(scale > 0, codes, torch.zeros_like(codes))
-    return Quantized((codes * scale).reshape(x.shape), codes, scale, s_enc.to(torch.float32), stored)
+    return Quantized(_dequantize(x, codes, scale), codes, scale, s_enc, stored)
 
 
 @implements("QUARTET_FP4", summary="MXFP4: E2M1 values, power-of-two (E8M0) scale per 32",
             oracle="codes in the E2M1 grid; scales are powers of two; |value| <= 6 * scale",
             effects=(ROUNDING, RANDOM_IF_SR), coeffects=(Coeffect(CoeffectKind.PARAMETER, "block = 32"),))
 def quantize_mxfp4(x: torch.Tensor, block: int = 32, generator: torch.Generator | None = None) -> Quantized:
-    """OCP MX: shared exponent floor(log2 amax) - 2 (E2M1's largest exponent); overflow saturates."""
-    blocks = _blocks(x, block)
-    amax = blocks.abs().amax(dim=-1, keepdim=True)
-    exponent = torch.floor(torch.log2(torch.where(amax > 0, amax, torch.ones_like(amax)))) - 2
-    scale = torch.where(amax > 0, torch.exp2(exponent), torch.zeros_like(amax))
+    """OCP MX: scale 2^(floor(log2 amax_b) - 2) (2 = E2M1's largest exponent), at least E8M0's
+    smallest scale 2^-127 (a float32 amax is below 2^128, so 2^127 is never exceeded); an all-zero
+    block gets scale 0. Overflow saturates to +-6. A last dimension that is not a multiple of
+    `block` is padded with zeros, dropped again from `values`."""
+    blocks = _padded_blocks(x, block)
+    amax = blocks.abs().amax(dim=-1, keepdim=True).to(SCALE_DTYPE)
+    # floor(log2 amax) exactly: frexp gives amax = m * 2^e with 0.5 <= m < 1. torch.log2 rounds
+    # up to the next integer just below a power of two (log2 of 8 - ulp is 3.0 in float32).
+    _, binade = torch.frexp(amax)
+    exponent = (binade - 1 - E2M1_EMAX).clamp_min(E8M0_EMIN)
+    scale = torch.where(amax > 0, torch.exp2(exponent.to(SCALE_DTYPE)), torch.zeros_like(amax))
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    scaled = blocks / safe
-    codes = stochastic_round_e2m1(scaled, generator) if generator is not None else round_e2m1(scaled)
-    return Quantized((codes * scale).reshape(x.shape), codes, scale, torch.ones((), dtype=torch.float32), scale)
+    codes = _round_codes(blocks / safe.to(blocks.dtype), generator)
+    one = torch.ones((), dtype=SCALE_DTYPE, device=x.device)
+    return Quantized(_dequantize(x, codes, scale), codes, scale, one, scale)
 
 
 def hadamard_matrix(size: int, dtype=torch.float32) -> torch.Tensor:

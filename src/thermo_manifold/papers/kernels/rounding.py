@@ -10,13 +10,17 @@ it the forward-error grade of an expression composes by simple rules (NumFuzz, K
     sqrt a         : g(a) / 2 + eps
     literal c      : 0 if c is representable in the format, else eps
 
-so RP(computed, exact) <= grade for every evaluation in that format (no underflow/overflow).
+so RP(computed, exact) <= grade for every evaluation in that format, under the assumptions of
+the rules: every + * / sqrt is correctly rounded (IEEE 754 round to nearest, ties to even) and
+nothing overflows or underflows. `measured_error` checks grades against an evaluation that meets
+these assumptions on any machine (it does not trust the CPU's float32 kernels, see `evaluate`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from thermo_manifold.papers.metadata import (PURE, Coeffect, CoeffectKind, Effect, EffectKind,
@@ -32,10 +36,14 @@ UNIT_ROUNDOFF = {
 }
 DTYPES = {"binary16": torch.float16, "bfloat16": torch.bfloat16, "binary32": torch.float32,
           "binary64": torch.float64}
+SIGNIFICAND_BITS = {"binary16": 11, "bfloat16": 8, "binary32": 24, "binary64": 53}
 
 
 def rp_epsilon(precision: str) -> float:
-    """Bound on RP(fl(z), z) for one round-to-nearest: u / (1 - u)."""
+    """Bound on RP(fl(z), z) for one round-to-nearest: u / (1 - u).
+
+    Assumes fl is IEEE round to nearest (ties to even) and z is in the normal range of the
+    format (no overflow or underflow); a faithful-only or flush-to-zero operation can exceed it."""
     if precision not in UNIT_ROUNDOFF:
         raise ValueError(f"precision must be one of {sorted(UNIT_ROUNDOFF)}; got {precision!r}")
     u = UNIT_ROUNDOFF[precision]
@@ -114,6 +122,12 @@ def _representable(value: float, precision: str) -> bool:
                    "seed's product rule s1*e2 + s2*e1 + e1*e2 is the absolute-error rule; RP errors add",
                    "per-operation error is u/(1-u) in RP, not u"))
 def forward_error_grade(expr: Expr, precision: str, input_grades: dict[str, float] | None = None) -> Grade:
+    """Bound on RP(computed, exact) for `expr` evaluated in `precision`.
+
+    Assumes every + * / sqrt is correctly rounded (IEEE 754 round to nearest, ties to even), all
+    inputs and intermediate values are positive and in the normal range (no overflow, no
+    underflow), and each input's own RP error is at most its entry in `input_grades` (0 if absent).
+    """
     eps = rp_epsilon(precision)
     inputs = input_grades or {}
 
@@ -148,32 +162,61 @@ def sensitivity(expr: Expr, name: str) -> float:
     return parts[0] / 2.0
 
 
-def evaluate(expr: Expr, env: dict[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
-    """Evaluate with every operation rounded to `dtype` (inputs are converted first)."""
+def round_to_precision(values: np.ndarray, precision: str) -> np.ndarray:
+    """float64 `values` rounded to nearest, ties to even, to the significand width of `precision`.
+
+    The exponent range is not limited (the grades assume no overflow or underflow). Every step is
+    exact in float64: frexp and ldexp scale by powers of two, and rint rounds an integer-part
+    value with ties to even, so the only rounding is the one intended."""
+    if precision not in SIGNIFICAND_BITS:
+        raise ValueError(f"precision must be one of {sorted(SIGNIFICAND_BITS)}; got {precision!r}")
+    bits = SIGNIFICAND_BITS[precision]
+    mantissa, exponent = np.frexp(np.asarray(values, dtype=np.float64))   # 0.5 <= |mantissa| < 1
+    return np.asarray(np.ldexp(np.rint(np.ldexp(mantissa, bits)), exponent - bits))
+
+
+def _apply(op: str, args: list[np.ndarray]) -> np.ndarray:
+    if op == "+":
+        return np.add(args[0], args[1])
+    if op == "*":
+        return np.multiply(args[0], args[1])
+    if op == "/":
+        return np.divide(args[0], args[1])
+    return np.sqrt(args[0])
+
+
+def _evaluate(expr: Expr, env: dict[str, np.ndarray], precision: str) -> np.ndarray:
     if isinstance(expr, Var):
-        return env[expr.name].to(dtype)
+        return round_to_precision(env[expr.name], precision)
     if isinstance(expr, Lit):
-        return torch.tensor(expr.value, dtype=torch.float64).to(dtype)
-    args = [evaluate(a, env, dtype) for a in expr.args]
-    if expr.op == "+":
-        return args[0] + args[1]
-    if expr.op == "*":
-        return args[0] * args[1]
-    if expr.op == "/":
-        return args[0] / args[1]
-    return torch.sqrt(args[0])
+        return round_to_precision(np.float64(expr.value), precision)
+    args = [_evaluate(a, env, precision) for a in expr.args]
+    return round_to_precision(_apply(expr.op, args), precision)
+
+
+def evaluate(expr: Expr, env: dict[str, torch.Tensor], precision: str) -> torch.Tensor:
+    """Evaluate with inputs, literals and every operation correctly rounded to `precision`.
+
+    Returns float64 values that are representable in `precision`. torch's own float32 kernels
+    are not used: on some CPUs its float32 sqrt is 1 ulp off on a fifth of the inputs, and the
+    grades assume correctly rounded operations. Instead each operation is one IEEE float64
+    operation (NumPy's float64 +, *, / and sqrt are correctly rounded by the hardware) followed
+    by one rounding to p bits. For p-bit inputs that double rounding equals a single correct
+    rounding of the exact result whenever 53 >= 2p + 2 (Figueroa, "When is double rounding
+    innocuous?", 1995): p = 24 (binary32), 11 (binary16) and 8 (bfloat16) all qualify. For
+    binary64 (p = 53) the float64 operation is itself the correctly rounded result."""
+    arrays = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in env.items()}
+    return torch.from_numpy(np.array(_evaluate(expr, arrays, precision), dtype=np.float64))
 
 
 def measured_error(expr: Expr, env: dict[str, torch.Tensor], precision: str) -> torch.Tensor:
-    """RP between the `precision` evaluation and a float64 one on inputs exactly representable
-    in `precision` (float64 rounding is ~2^29 times smaller than binary32's)."""
-    low = DTYPES[precision]
-    exact_inputs = {k: v.to(low).to(torch.float64) for k, v in env.items()}
-    computed = evaluate(expr, exact_inputs, low).to(torch.float64)
-    reference = evaluate(expr, exact_inputs, torch.float64)
-    return relative_precision(computed, reference)
+    """RP between the correctly rounded `precision` evaluation and a float64 one, on inputs first
+    rounded to `precision` (float64 rounding is ~2^29 times smaller than binary32's)."""
+    exact_inputs = {k: evaluate(Var(k), env, precision) for k in env}
+    return relative_precision(evaluate(expr, exact_inputs, precision),
+                              evaluate(expr, exact_inputs, "binary64"))
 
 
-__all__ = ["DTYPES", "Lit", "Op", "UNIT_ROUNDOFF", "Var", "add", "div", "evaluate",
-           "forward_error_grade", "measured_error", "mul", "relative_precision", "rp_epsilon",
-           "sensitivity", "sqrt"]
+__all__ = ["DTYPES", "Lit", "Op", "SIGNIFICAND_BITS", "UNIT_ROUNDOFF", "Var", "add", "div",
+           "evaluate", "forward_error_grade", "measured_error", "mul", "relative_precision",
+           "round_to_precision", "rp_epsilon", "sensitivity", "sqrt"]
