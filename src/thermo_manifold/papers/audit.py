@@ -1,8 +1,13 @@
-"""Pass 3: cross-card checks and the final record list.
+"""Pass 3: cross-card checks and the final record list; the seed's known formula errors.
 
 `parse_seed` turns seed text into records plus every defect PAPERS.md names: papers the index
 claims but that have no card (recovered from orphan Grade Tracking blocks), duplicate cards with
 their differences, cards missing from the index, unclosed fences and index counts that disagree.
+
+`formula_defects` turns the `fixes` of the reference kernels (their `@implements` metadata) into
+defects at the seed lines that hold the wrong formulas. The kernels say what is wrong; `SEED_ERRORS`
+says where: for each fix, the seed's own text of the wrong line, searched for in the card, so the
+line number is found in the seed rather than written down.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
+from thermo_manifold.papers.metadata import Implementation
 from thermo_manifold.papers.parser import (CARD, Card, IndexRow, SeedParseError, Sub,
                                            markdown_hidden_headings, parse_card, parse_grade_code,
                                            parse_index, split_document)
@@ -287,4 +293,152 @@ def parse_seed(text: str, source_name: str = "seed") -> ParsedSeed:
     return ParsedSeed(tuple(records), tuple(defects), tuple(index_rows), source)
 
 
-__all__ = ["ParsedSeed", "parse_seed", "words"]
+# --- formula errors the kernels fix ---------------------------------------------------------
+
+KERNELS = "thermo_manifold.papers.kernels."
+
+
+@dataclass(frozen=True)
+class SeedError:
+    """Where the seed writes the wrong formula that one `fixes` entry of a kernel corrects."""
+
+    kernel: str                          # qualname without the KERNELS prefix
+    fix: str                             # words that occur in that `fixes` entry
+    sites: tuple[tuple[str, str], ...]   # (paper whose cards hold it, the seed's text of the line)
+
+
+SEED_ERRORS: tuple[SeedError, ...] = (
+    SeedError("sdf:cubic_coefficients", "k-constant a", (("PATHTRACING_SDF", "a = s101 - s000"),)),
+    SeedError("sdf:solve_polynomial", "mixes two normalisations",
+              (("PATHTRACING_SDF", "p = (3*c1 - c2*c2) / 9"),)),
+    SeedError("sdf:solve_polynomial", "dividing by c3", (("PATHTRACING_SDF", "if abs(c3) > 1e-10:"),)),
+    SeedError("sdf:solve_polynomial", "p~0 branch",
+              (("PATHTRACING_SDF", "roots.append(cbrt(-c0) - c2/3)"),
+               ("PATHTRACING_SDF", "theta = acos(-q/2 / sqrt(-p*p*p/27))"))),
+    SeedError("sdf:gradient", "df/dz", (("PATHTRACING_SDF", "z0 = lerp(y, s001-s000, s101-s100)"),)),
+    SeedError("sdf:shadow", "sphere-traces",
+              (("PATHTRACING_SDF", "if can_skip_to_next_voxel(d, direction):"),)),
+    SeedError("sdf:trace_ray", "fixed voxel_size",
+              (("PATHTRACING_SDF", "valid = [r for r in roots if r > 0 and r < 1]"),
+               ("PATHTRACING_SDF", "t += voxel_size"))),
+    SeedError("clipmap:ClipLevel.move_to", "update_L_region",
+              (("GEOMCLIPMAP", "x_min = min(old_clip.x_min, new_clip.x_min)"),)),
+    SeedError("clipmap:ClipLevel.move_to", "not snapped",
+              (("GEOMCLIPMAP", "'x_min': viewer_pos.x - half_size,"),)),
+    SeedError("clipmap:toroidal_index", "floor modulo", (("GEOMCLIPMAP", "return array[x % n][y % n]"),)),
+    SeedError("constraint_transport:advect", "without dt",
+              (("CONSTRAINT_TRANSPORT", "x_back = i - velocity[i, j, 0]"),)),
+    SeedError("constraint_transport:entropy_bits", "natural log",
+              (("CONSTRAINT_TRANSPORT", "H = -np.sum(p * np.log(p + 1e-10))"),)),
+    SeedError("dreamer:lambda_returns", "V[t+1]",
+              (("DREAMER4_WORLD_MODEL", "R_λ[t] = r[t] + γ * ((1 - λ) * V[t] + λ * R_λ[t+1])"),)),
+    SeedError("dreamer:shortcut_schedule", "[1, 2, 4, 8, K_max]",
+              (("DREAMER4_WORLD_MODEL", "k = np.random.choice([1, 2, 4, 8, K_max])"),)),
+    SeedError("dreamer:twohot_encode", "clamp symlog(x)", (("DREAMER4_WORLD_MODEL", "x_log = symlog(x)"),)),
+    SeedError("fp4:quantize_nvfp4", "amax / 448",
+              (("FP4_ALL_THE_WAY", "scale = x_abs_max / (M_FP4 * M_FP8 / M_FP4)"),)),
+    SeedError("fp4:random_hadamard", "unnormalised Hadamard",
+              (("PRETRAINING_NVFP4", "transformed = tensor @ (H @ D)"),)),
+    SeedError("fp4:round_e2m1", "E4M3 (1-4-3)",
+              (("FP4_ALL_THE_WAY", "Format: 1 sign bit, 4 exponent bits, 3 mantissa bits"),)),
+    SeedError("fp4:stochastic_round_e2m1", "bernoulli(frac)",
+              (("PRETRAINING_NVFP4", "result = floor + prob"),
+               ("FP4_ALL_THE_WAY", "scale_factor = 2 ** mantissa_bits"))),
+    SeedError("fsq:fsq_encode", "negative and colliding",
+              (("COSYVOICE2_TTS", "Token_Index = Σ_{j=0}^{D-1} ĥ_j × (2K + 1)^j"),)),
+    SeedError("fsq:fsq_quantize", "unbounded projection",
+              (("COSYVOICE2_TTS", "H_quantized = ROUND(ProjDown(H))"),)),
+    SeedError("fsq:tmrope_position_ids", "milliseconds",
+              (("QWEN25_OMNI", "return torch.arange(0, duration_ms, 40)"),)),
+    SeedError("fsq:tmrope_position_ids", "(T, -1) expand",
+              (("QWEN25_OMNI", "return torch.arange(T).unsqueeze(-1).expand(T, -1)"),)),
+    SeedError("gaia:compression_ratio", "~400x",
+              (("GAIA2_WORLD_MODEL", "compression_ratio = (Tv×Hv×Wv×3)/(T×H×W×L) ≈ 400×"),)),
+    SeedError("gaia:sample_flow_time", "clamps it",
+              (("GAIA2_WORLD_MODEL", "tau = np.clip(tau, 0.01, 0.99)"),
+               ("GAIA2_WORLD_MODEL", "tau = clamp(tau, 0.01, 0.99)"),
+               ("GAIA2_WORLD_MODEL", "tau = clamp(tau, 0.001, 0.1)"))),
+    SeedError("grpo:clipped_surrogate", "forgets exp",
+              (("DEEPSEEK_R1", "ratio = policy.log_prob(o) - policy_old.log_prob(o)"),)),
+    SeedError("grpo:group_advantages", "adds 1e-8", (("DEEPSEEK_R1", "std_r = np.std(rewards) + 1e-8"),)),
+    SeedError("rounding:forward_error_grade", "binary16 unit roundoff",
+              (("TYPE_BASED_ROUNDING", "| Binary16 -- u ≈ 0.0009765625"),)),
+    SeedError("rounding:forward_error_grade", "errors of a sum",
+              (("TYPE_BASED_ROUNDING", "total_error = e1 + e2 + unit_roundoff()"),)),
+    SeedError("rounding:forward_error_grade", "product rule",
+              (("TYPE_BASED_ROUNDING", "total_error = s1 * e2 + s2 * e1 + e1 * e2 + unit_roundoff()"),)),
+    SeedError("rounding:forward_error_grade", "u/(1-u)",
+              (("TYPE_BASED_ROUNDING", "local_error = unit_roundoff * complexity(term)"),)),
+    SeedError("teraagent:delta_encode", "(i, 0)",
+              (("TERAAGENT_SIMULATION", "result.append((i, 0)) # Placeholder"),)),
+    SeedError("teraagent:delta_encode", "arithmetic delta",
+              (("TERAAGENT_SIMULATION", "result.append((i, msg_node.value - ref_node.value))"),)),
+)
+
+
+def _squeeze(text: str) -> str:
+    # Compare lines with runs of whitespace collapsed: the seed aligns comments with spaces.
+    return " ".join(text.split())
+
+
+def _find_line(records: list[PaperRecord], lines: list[str], needle: str) -> int | None:
+    """First seed line (1-based) inside one of `records` whose text contains `needle`."""
+    wanted = _squeeze(needle)
+    for record in records:
+        for number in range(record.lines[0], record.lines[1] + 1):
+            if wanted in _squeeze(lines[number - 1]):
+                return number
+    return None
+
+
+def _place(record: PaperRecord, line: int) -> str:
+    """'CARD, Algorithm 2 (Name)' or 'CARD, formula (1) Name': the part of the card at `line`."""
+    for algorithm in record.algorithms:
+        if algorithm.lines[0] <= line <= algorithm.lines[1]:
+            if algorithm.number is None:   # unnumbered pseudo-code is named after its section
+                return f"{record.id}, pseudo-code under '{algorithm.name}'"
+            return f"{record.id}, Algorithm {algorithm.number} ({algorithm.name})"
+    for formula in record.formulas:
+        if formula.lines[0] <= line <= formula.lines[1]:
+            return f"{record.id}, formula {formula.label} {formula.name}"
+    return record.id
+
+
+def _unplaced(records: tuple[PaperRecord, ...], paper: str, fix: str, kernel: str,
+              why: str) -> Defect:
+    # Still report a known error whose line cannot be found, at its paper's first line.
+    anchor = next((r.lines[0] for r in records if r.paper == paper), 1)
+    return Defect("formula", anchor, f"{paper}: {fix} [fixed in {kernel}; seed line not located: "
+                  f"{why}]", paper)
+
+
+def _site_defect(records: tuple[PaperRecord, ...], lines: list[str], site: tuple[str, str],
+                 fix: str, kernel: str) -> Defect:
+    paper, needle = site
+    cards = [r for r in records if r.paper == paper]
+    line = _find_line(cards, lines, needle)
+    if line is None:
+        return _unplaced(records, paper, fix, kernel, f"`{needle}` is not in its card")
+    record = next(r for r in cards if r.lines[0] <= line <= r.lines[1])
+    return Defect("formula", line, f"{_place(record, line)}: seed has `{_squeeze(lines[line - 1])}`; "
+                  f"{fix} [fixed in {kernel}]", paper)
+
+
+def formula_defects(records: tuple[PaperRecord, ...], implementations: list[Implementation],
+                    text: str) -> list[Defect]:
+    """One `formula` defect per seed line that a kernel's `fixes` entry corrects."""
+    lines = text.split("\n")
+    found: list[Defect] = []
+    for impl in implementations:
+        kernel = impl.qualname.removeprefix(KERNELS)
+        for fix in impl.fixes:
+            sites = [site for entry in SEED_ERRORS if entry.kernel == kernel and entry.fix in fix
+                     for site in entry.sites]
+            if not sites:
+                found.append(_unplaced(records, impl.paper, fix, kernel,
+                                       "audit.SEED_ERRORS has no entry for it"))
+            found.extend(_site_defect(records, lines, site, fix, kernel) for site in sites)
+    return found
+
+
+__all__ = ["KERNELS", "ParsedSeed", "SEED_ERRORS", "SeedError", "formula_defects", "parse_seed", "words"]

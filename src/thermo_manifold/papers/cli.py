@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from thermo_manifold.cli_support import OneLineParser, UserError
-from thermo_manifold.papers.records import PaperRecord
+from thermo_manifold.papers.records import STATUS_MEANING, STATUSES, Defect, PaperRecord
+
+if TYPE_CHECKING:   # imported lazily at run time so that `list` stays fast
+    from thermo_manifold.papers.audit import ParsedSeed
 
 
 def build_parser() -> OneLineParser:
@@ -17,9 +22,9 @@ def build_parser() -> OneLineParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     commands.required = True
     listing = commands.add_parser("list", help="one line per record")
-    listing.add_argument("--status", choices=["full", "stub", "grade_only", "index_only"])
-    show = commands.add_parser("show", help="one record (or every card of a paper) in full")
-    show.add_argument("id")
+    listing.add_argument("--status", choices=STATUSES)
+    show = commands.add_parser("show", help="every card of a paper (or one card by id) in full")
+    show.add_argument("id", metavar="NAME", help="paper name (all its cards) or card id such as X#2")
     show.add_argument("--code", action="store_true", help="print the seed's pseudo-code too")
     show.add_argument("--json", action="store_true", help="print the JSON record(s)")
     search = commands.add_parser("search", help="records containing every word of TEXT")
@@ -27,8 +32,8 @@ def build_parser() -> OneLineParser:
     for name, help_text in (("validate", "print every defect of the seed"),
                             ("build", "regenerate the shipped registry JSON from the seed")):
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--seed", metavar="PATH", help="seed file (default: $THERMO_MANIFOLD_SEEDS "
-                         "or <repo>/../shared/seeds)")
+        sub.add_argument("--seed", metavar="PATH", help="seed file or the directory holding it "
+                         "(default: $THERMO_MANIFOLD_SEEDS, else <repo>/../shared/seeds)")
         if name == "build":
             sub.add_argument("--output", metavar="PATH", help="JSON file to write (default: the package data file)")
     return parser
@@ -44,24 +49,28 @@ def _registry():
 
 
 def _read_seed(path: str | None) -> tuple[Path, str]:
-    from thermo_manifold.papers.seeds import SeedNotFound, locate_seed
+    from thermo_manifold.papers.seeds import SeedNotFound, SeedUnreadable, locate_seed, read_seed
 
     try:
         seed = locate_seed(path)
-    except SeedNotFound as error:
+        return seed, read_seed(seed)
+    except (SeedNotFound, SeedUnreadable) as error:
         raise UserError(f"papers: {error}") from None
-    return seed, seed.read_text(encoding="utf-8")
 
 
 def cmd_list(args) -> int:
     registry = _registry()
+    rows = [r for r in registry.records if args.status in (None, r.status)]
     print(f"{'id':44s} {'status':10s} {'lines':>11s} {'frm':>3s} {'alg':>3s} {'impl':>4s}  title")
-    for r in registry.records:
-        if args.status and r.status != args.status:
-            continue
+    for r in rows:
         print(f"{r.id:44s} {r.status:10s} {r.lines[0]:>5d}-{r.lines[1]:<5d} {len(r.formulas):3d} "
               f"{len(r.algorithms):3d} {len(r.implementations):4d}  {r.title}")
     s = registry.summary
+    if args.status:
+        # An empty filter must say why, not just print a header: the seed may have no such paper.
+        by_status = ", ".join(f"{k} {v}" for k, v in s["by_status"].items())
+        print(f"{len(rows)} of {s['records']} records are {args.status} "
+              f"({STATUS_MEANING[args.status]}); by status: {by_status}")
     print(f"{s['records']} records ({s['cards']} cards); {s['implementations']} linked implementations; "
           f"source {registry.source['file']} ({registry.source['lines']} lines)")
     return 0
@@ -130,7 +139,7 @@ def format_record(record: PaperRecord, defects, code: bool = False) -> str:
                 out.append(f"      fixes seed: {fix}")
     if defects:
         out.append("  defects:")
-        out.extend(f"    line {d.line} [{d.kind}] {d.message}" for d in defects)
+        out.extend(f"    {_defect_line(d)}" for d in defects)
     return "\n".join(out)
 
 
@@ -157,10 +166,25 @@ def cmd_search(args) -> int:
     return 0
 
 
+def _defect_line(defect: Defect) -> str:
+    return f"line {defect.line:5d} [{defect.kind}] {defect.message}"
+
+
+def _linked_document(parsed: ParsedSeed, text: str) -> tuple[dict | None, str]:
+    """The registry document of this seed, or None and why (the kernels implement papers it lacks)."""
+    from thermo_manifold.papers.metadata import all_implementations
+    from thermo_manifold.papers.registry import registry_document
+
+    try:
+        return registry_document(parsed, list(all_implementations().values()), text), ""
+    except ValueError as error:
+        return None, str(error)
+
+
 def cmd_validate(args) -> int:
     from thermo_manifold.papers.audit import parse_seed
     from thermo_manifold.papers.parser import SeedParseError
-    from thermo_manifold.papers.registry import DATA_FILE, build_registry, dumps
+    from thermo_manifold.papers.registry import DATA_FILE, dumps
 
     seed, text = _read_seed(args.seed)
     try:
@@ -168,35 +192,59 @@ def cmd_validate(args) -> int:
     except SeedParseError as error:
         print(f"parse failure: {seed}: {error}", file=sys.stderr)
         return 1
-    for defect in parsed.defects:
-        print(f"line {defect.line:5d} [{defect.kind}] {defect.message}")
-    counts = Counter(d.kind for d in parsed.defects)
+    document, unlinked = _linked_document(parsed, text)
+    # The document's defects add the formula errors the kernels fix to the parser's defects.
+    defects = [Defect(**d) for d in document["defects"]] if document else list(parsed.defects)
+    for defect in defects:
+        print(_defect_line(defect))
+    counts = Counter(d.kind for d in defects)
     cards = sum(r.status in ("full", "stub") for r in parsed.records)
     print(f"{seed.name}: {len(parsed.records)} records ({cards} cards, "
-          f"{len(parsed.records) - cards} recovered from the index), {len(parsed.defects)} defects: "
+          f"{len(parsed.records) - cards} recovered from the index), {len(defects)} defects: "
           + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if document is None:
+        print(f"formula errors not checked and shipped registry not comparable: {unlinked}")
+        return 0
     shipped = DATA_FILE.read_text(encoding="utf-8") if DATA_FILE.is_file() else ""
-    try:
-        fresh = dumps(build_registry(text, seed.name))
-        verdict = "up to date" if shipped == fresh else "STALE (run `thermo-manifold papers build`)"
-    except ValueError as error:
-        verdict = f"not comparable with this seed ({error})"
+    verdict = "up to date" if shipped == dumps(document) else "STALE (run `thermo-manifold papers build`)"
     print(f"shipped registry: {verdict}")
     return 0
 
 
-def cmd_build(args) -> int:
-    from thermo_manifold.papers.parser import SeedParseError
-    from thermo_manifold.papers.registry import DATA_FILE, build_registry, dumps
+def _output_file(path: str | None) -> Path:
+    """The file `build` will write, checked before the build runs (UserError if unwritable)."""
+    from thermo_manifold.papers.registry import DATA_FILE
 
+    target = Path(path).expanduser() if path else DATA_FILE
+    if target.is_dir():
+        raise UserError(f"papers build: --output {target} is a directory; give a file path")
+    parent = target.parent
+    if not parent.is_dir():
+        problem = "is not a directory" if parent.exists() else "does not exist"
+        raise UserError(f"papers build: cannot write {target}: {parent} {problem}")
+    # Permission bits do not tell (root ignores them; /proc refuses new files whatever they say):
+    # creating a scratch file beside the target is the only test that answers for certain.
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as error:
+        raise UserError(f"papers build: cannot write {target}: {error.strerror or error}") from None
+    return target
+
+
+def cmd_build(args) -> int:
+    from thermo_manifold.papers.registry import build_registry, dumps
+
+    target = _output_file(args.output)
     seed, text = _read_seed(args.seed)
     try:
         document = build_registry(text, seed.name)
     except ValueError as error:   # SeedParseError, or a kernel whose paper this seed lacks
         raise UserError(f"papers build: cannot build from {seed}: {error}") from None
-    target = Path(args.output) if args.output else DATA_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(dumps(document), encoding="utf-8")
+    try:
+        target.write_text(dumps(document), encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"papers build: cannot write {target}: {error.strerror or error}") from None
     s = document["summary"]
     print(f"wrote {target}: {s['records']} records, {s['implementations']} implementations, "
           f"{sum(s['defects'].values())} defects")

@@ -11,11 +11,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-STATUSES = ("full", "stub", "grade_only", "index_only")
+STATUS_MEANING = {
+    "full": "a card with pseudo-code",
+    "stub": "a card without algorithms",
+    "grade_only": "a paper the index claims that has no card, only an orphan Grade Tracking block",
+    "index_only": "a paper the index claims that has neither a card nor a Grade Tracking block",
+}
+STATUSES = tuple(STATUS_MEANING)
 DEFECT_KINDS = (
     "missing-paper", "missing-section", "duplicate-card", "unindexed-card",
     "index-name-mismatch", "index-count", "unclosed-fence", "orphan-grade-block",
     "empty-grade-block", "grade-syntax", "schema-json", "template-section", "stray-checklist",
+    "formula",   # a wrong formula in the seed that a reference kernel corrects (its `fixes`)
 )
 
 LineRange = tuple[int, int]
@@ -70,7 +77,7 @@ class PaperRecord:
     id: str                       # unique: paper name, "#2" appended for a second card
     paper: str                    # paper name as in the seed heading
     title: str
-    status: str                   # full | stub | grade_only
+    status: str                   # one of STATUSES
     lines: LineRange
     domain: str = ""
     effects: tuple[str, ...] = ()
@@ -172,4 +179,4 @@ class Defect:
 
 
 __all__ = ["Algorithm", "DEFECT_KINDS", "Defect", "Formula", "Grades", "IndexEntry", "PaperRecord",
-           "STATUSES", "Table", "record_from_json"]
+           "STATUSES", "STATUS_MEANING", "Table", "record_from_json"]

@@ -1,9 +1,9 @@
 """Build, store and query the paper registry.
 
-`build_registry` parses the seed and links every reference kernel (see `metadata.implements`) to
-the records of its paper; the result is written to `papers/data/registry.json` inside the
-package. `load_registry` reads that file back with full validation, so `list`, `show` and
-`search` work without the seed.
+`build_registry` parses the seed, links every reference kernel (see `metadata.implements`) to
+the records of its paper and adds the seed's formula errors those kernels fix; the result is
+written to `papers/data/registry.json` inside the package. `load_registry` reads that file back
+with full validation, so `list`, `show` and `search` work without the seed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thermo_manifold.papers.audit import parse_seed
+from thermo_manifold.papers.audit import ParsedSeed, formula_defects, parse_seed
+from thermo_manifold.papers.metadata import Implementation
 from thermo_manifold.papers.records import Defect, PaperRecord, record_from_json
 
 FORMAT_VERSION = 1
@@ -22,18 +23,29 @@ DATA_FILE = Path(__file__).resolve().parent / "data" / "registry.json"
 
 
 def build_registry(text: str, source_name: str) -> dict[str, Any]:
-    """Seed text -> the JSON document that ships with the package."""
+    """Seed text -> the JSON document that ships with the package (links every kernel)."""
     from thermo_manifold.papers.metadata import all_implementations
 
-    parsed = parse_seed(text, source_name)
+    return registry_document(parse_seed(text, source_name), list(all_implementations().values()), text)
+
+
+def registry_document(parsed: ParsedSeed, implementations: list[Implementation],
+                      text: str) -> dict[str, Any]:
+    """The registry document for a parsed seed: records with `implementations` linked to every
+    record of their paper, and the parser's defects plus the formula errors they fix.
+
+    ValueError when a kernel claims a paper the seed does not have: silently dropping the link
+    would ship a registry that hides the kernel."""
     records = [record.to_json() for record in parsed.records]
     papers = {record["paper"] for record in records}
-    for impl in all_implementations().values():
+    for impl in implementations:
         if impl.paper not in papers:
             raise ValueError(f"{impl.qualname} claims paper {impl.paper!r}, which the seed does not have")
         for record in records:
             if record["paper"] == impl.paper:
                 record["implementations"].append(impl.to_json())
+    defects = sorted(parsed.defects + tuple(formula_defects(parsed.records, implementations, text)),
+                     key=lambda d: (d.line, d.kind))
     return {
         "format": FORMAT_VERSION,
         "source": parsed.source,
@@ -43,10 +55,10 @@ def build_registry(text: str, source_name: str) -> dict[str, Any]:
             "by_status": dict(sorted(Counter(r["status"] for r in records).items())),
             "index_rows": len(parsed.index),
             "implementations": len({i["qualname"] for r in records for i in r["implementations"]}),
-            "defects": dict(sorted(Counter(d.kind for d in parsed.defects).items())),
+            "defects": dict(sorted(Counter(d.kind for d in defects).items())),
         },
         "records": records,
-        "defects": [defect.to_json() for defect in parsed.defects],
+        "defects": [defect.to_json() for defect in defects],
     }
 
 
@@ -66,12 +78,14 @@ class Registry:
         return tuple(record.id for record in self.records)
 
     def get(self, key: str) -> list[PaperRecord]:
-        """A record by exact id, or every card of a paper name (case-insensitive)."""
-        exact = [r for r in self.records if r.id == key]
-        if exact:
-            return exact
+        """Every record of the paper `key` names (all its cards, in seed order), or the one record
+        whose id is `key` (a later card such as "GAIA2_WORLD_MODEL#2"); case-insensitive, [] if none.
+
+        A paper's first card has the paper's name as its id, so a name never picks that card
+        alone: `get("GAIA2_WORLD_MODEL")` returns both GAIA2 cards."""
         folded = key.casefold()
-        return [r for r in self.records if r.id.casefold() == folded or r.paper.casefold() == folded]
+        cards = [r for r in self.records if r.paper.casefold() == folded]
+        return cards or [r for r in self.records if r.id.casefold() == folded]
 
     def search(self, text: str) -> list[tuple[PaperRecord, list[str]]]:
         """Records where every word of `text` occurs (case-insensitive), with the fields that matched."""
@@ -125,4 +139,4 @@ def load_registry(path: str | Path | None = None) -> Registry:
 
 
 __all__ = ["DATA_FILE", "FORMAT_VERSION", "Registry", "build_registry", "dumps", "load_registry",
-           "registry_from_json"]
+           "registry_document", "registry_from_json"]
