@@ -48,10 +48,23 @@ def test_config_validation():
         clipmap.ClipmapConfig(grid_size=256)
 
 
-def test_morph_weight_endpoints_monotone_continuous():
-    d = torch.linspace(0, 10, 1001, dtype=torch.float64)
+def test_morph_weight_is_smoothstep_between_start_and_end():
+    # t = (d - 3) / 4 on [3, 7]; smoothstep 3 t^2 - 2 t^3 worked by hand at dyadic t (exact):
+    # t = 1/8 -> 3/64 - 2/512 = 0.04296875, 1/4 -> 3/16 - 2/64 = 0.15625, 1/2 -> 0.5,
+    # 3/4 -> 27/16 - 54/64 = 0.84375; 0 before the start, 1 after the end.
+    d = torch.tensor([0.0, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 9.0], dtype=torch.float64)
     w = clipmap.morph_weight(d, 3.0, 7.0)
-    assert float(w[d <= 3].abs().max()) == 0.0 and float((w[d >= 7] - 1).abs().max()) == 0.0
-    assert bool((w[1:] >= w[:-1]).all()) and float((w[1:] - w[:-1]).abs().max()) < 0.01
-    z = clipmap.morph_height(torch.tensor(2.0), torch.tensor(5.0), torch.tensor(1.0))
-    assert float(z) == 5.0
+    assert w.tolist() == [0.0, 0.0, 0.04296875, 0.15625, 0.5, 0.84375, 1.0, 1.0]
+    # Flat at both ends (zero slope): w(3 + h) = 3 (h/4)^2 - 2 (h/4)^3.
+    h = 1e-3
+    assert float(clipmap.morph_weight(torch.tensor(3.0 + h, dtype=torch.float64), 3.0, 7.0)) == \
+        pytest.approx(3 * (h / 4) ** 2 - 2 * (h / 4) ** 3, rel=1e-9)
+    assert clipmap.morph_weight(torch.tensor([5.0], dtype=torch.float32), 3.0, 7.0).dtype == torch.float32
+    with pytest.raises(ValueError, match="morph_end must exceed morph_start"):
+        clipmap.morph_weight(d, 7.0, 7.0)
+
+
+def test_morph_height_interpolates():
+    z = clipmap.morph_height(torch.tensor([2.0, 2.0, 2.0]), torch.tensor([5.0, 5.0, 5.0]),
+                             torch.tensor([0.0, 0.25, 1.0]))
+    assert z.tolist() == [2.0, 2.75, 5.0]

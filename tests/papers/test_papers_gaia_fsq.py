@@ -41,7 +41,11 @@ def test_bimodal_logit_normal_sampler(generator):
 
 
 def test_compression_ratio_is_384():
+    # Per axis: 24 / 3 = 8x in time, 448 / 14 = 32x and 960 / 30 = 32x in space, 3 -> 64 channels:
+    # 8 * 32 * 32 * 3 / 64 = 384.
     assert gaia.compression_ratio() == 384.0
+    assert gaia.compression_ratio((8, 64, 64, 3), (2, 8, 8, 16)) == 48.0     # 4 * 8 * 8 * 3 / 16
+    assert gaia.compression_ratio((1, 3, 3, 1), (1, 2, 2, 1)) == 2.25        # not an integer
 
 
 @pytest.mark.parametrize("levels,dims", [(1, 4), (2, 3), (4, 2)])

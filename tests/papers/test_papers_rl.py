@@ -21,7 +21,12 @@ def test_equal_rewards_give_zero_advantage():
     rewards = torch.tensor([[0.7] * 8, [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]])
     adv = grpo.group_advantages(rewards)
     assert torch.equal(adv[0], torch.zeros(8))
-    assert bool(torch.isfinite(adv).all())
+    # Group 2: mean 1/2, population std 1/2 (the sample std would be sqrt(8/7)/2): exactly +-1.
+    assert adv[1].tolist() == [1.0, 1.0, 1.0, -1.0, -1.0, -1.0, 1.0, -1.0]
+    # Rewards (0, 1, 2, 3, 4): mean 2, population std sqrt(2): advantages (k - 2) / sqrt(2).
+    ramp = grpo.group_advantages(torch.arange(5, dtype=torch.float64))
+    torch.testing.assert_close(ramp, torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0], dtype=torch.float64) / math.sqrt(2),
+                               rtol=1e-15, atol=0)
 
 
 def test_surrogate_uses_exp_of_log_ratio(generator):

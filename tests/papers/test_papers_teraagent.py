@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -10,18 +12,46 @@ from thermo_manifold.papers.kernels import teraagent as ta
 LO, HI, RANKS = (0.0, 0.0, 0.0), (10.0, 6.0, 4.0), (3, 2, 2)
 
 
-def test_partitions_cover_the_domain_exactly(generator):
+def test_partitions_cover_the_domain_exactly():
     boxes = ta.partition_domain(LO, HI, RANKS)
     assert len(boxes) == 12
+    # Row-major over the rank grid: flat k is (k // 4, (k // 2) % 2, k % 2) for ranks (3, 2, 2).
+    assert [b.index for b in boxes] == [(k // 4, (k // 2) % 2, k % 2) for k in range(12)]
+    assert boxes[0].lo == LO and boxes[-1].hi == HI
+    for b in boxes:
+        widths = [h - l for l, h in zip(b.lo, b.hi)]
+        assert widths == pytest.approx([10 / 3, 3.0, 2.0], rel=1e-15)
+    for a, b in zip(boxes, boxes[4:]):                 # neighbours along x share a face exactly
+        assert a.hi[0] == b.lo[0]
     volume = sum((b.hi[0] - b.lo[0]) * (b.hi[1] - b.lo[1]) * (b.hi[2] - b.lo[2]) for b in boxes)
     assert volume == pytest.approx(240.0)
-    points = torch.rand(5000, 3, generator=generator, dtype=torch.float64) * torch.tensor(HI)
-    points = torch.cat((points, torch.tensor([HI, LO, (10.0 / 3, 3.0, 2.0)], dtype=torch.float64)))
-    owners = ta.owner(points, LO, HI, RANKS)
-    inside = torch.stack([((points >= torch.tensor(b.lo)) & (points <= torch.tensor(b.hi))).all(1) for b in boxes], 1)
-    assert bool(inside[torch.arange(len(points)), owners].all())     # owner's box contains the point
-    assert bool((inside.sum(1) >= 1).all())                         # nothing falls outside every box
-    assert torch.equal(ta.owner(points, LO, HI, RANKS), owners)     # deterministic: exactly one owner
+
+
+def _brute_owner(point: list[float], boxes: list[ta.Box]) -> int:
+    """The one box containing the point, clamped into the domain first. A box holds [lo, hi) on
+    each axis, and also its hi face where that face is the domain's upper face."""
+    p = [min(max(v, lo), hi) for v, lo, hi in zip(point, LO, HI)]
+    hits = [k for k, b in enumerate(boxes)
+            if all(l <= v < h or v == h == top for v, l, h, top in zip(p, b.lo, b.hi, HI))]
+    assert len(hits) == 1, (point, hits)
+    return hits[0]
+
+
+def test_owner_is_the_box_that_contains_the_point(generator):
+    boxes = ta.partition_domain(LO, HI, RANKS)
+    points = (torch.rand(2000, 3, generator=generator, dtype=torch.float64) * torch.tensor(HI)).tolist()
+    # Every interior edge, and the floats just below and above it, where floor((p - lo) / w * r)
+    # can land in the neighbouring cell; the domain's faces and corners; points outside.
+    for axis, edges in enumerate(([b.lo[0] for b in boxes[4::4]], [3.0], [2.0])):
+        for edge in edges:
+            for v in (math.nextafter(edge, -math.inf), edge, math.nextafter(edge, math.inf)):
+                point = [1.0, 1.0, 1.0]
+                point[axis] = v
+                points.append(point)
+    points += [list(HI), list(LO), [10.0, 0.0, 4.0], [10.0 / 3, 3.0, 2.0], [-1.0, 7.0, 2.0], [11.0, -0.5, 5.0]]
+    got = ta.owner(torch.tensor(points, dtype=torch.float64), LO, HI, RANKS).tolist()
+    assert got == [_brute_owner(p, boxes) for p in points]
+    assert ta.owner(torch.tensor([[9.0, 5.0, 3.0]], dtype=torch.float32), LO, HI, RANKS).tolist() == [11]
 
 
 def test_aura_contains_every_foreign_neighbour_within_radius(generator):

@@ -63,7 +63,8 @@ def advect(field: torch.Tensor, velocity: torch.Tensor, dt: float = 1.0,
     h, w = f.shape[-2:]
     if velocity.shape != (h, w, 2):
         raise ValueError(f"velocity must have shape {(h, w, 2)}; got {tuple(velocity.shape)}")
-    ii, jj = torch.meshgrid(torch.arange(h, dtype=f.dtype), torch.arange(w, dtype=f.dtype), indexing="ij")
+    ii, jj = torch.meshgrid(torch.arange(h, dtype=f.dtype, device=f.device),
+                            torch.arange(w, dtype=f.dtype, device=f.device), indexing="ij")
     x = ii - dt * velocity[..., 0].to(f.dtype)
     y = jj - dt * velocity[..., 1].to(f.dtype)
     if boundary == "clamp":

@@ -28,7 +28,7 @@ def shortcut_schedule(k_max: int, size: int, generator: torch.Generator) -> tupl
             oracle="for z_tau = (1-tau) z0 + tau z1 and x_hat = z1 it returns z1 - z0", effects=(PURE,),
             coeffects=(Coeffect(CoeffectKind.INPUT_DOMAIN, "tau < 1"),))
 def x_to_v(x_hat: torch.Tensor, z_tau: torch.Tensor, tau: torch.Tensor | float) -> torch.Tensor:
-    tau = torch.as_tensor(tau, dtype=z_tau.dtype)
+    tau = torch.as_tensor(tau, dtype=z_tau.dtype, device=z_tau.device)
     if (tau >= 1).any():
         raise ValueError("x_to_v needs tau < 1 (the clean end has no velocity to recover)")
     return (x_hat - z_tau) / (1.0 - tau)
@@ -60,8 +60,13 @@ def symexp(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.expm1(x.abs())
 
 
-def twohot_bins(num_bins: int = 255, low: float = -20.0, high: float = 20.0, dtype=torch.float64) -> torch.Tensor:
-    return torch.linspace(low, high, num_bins, dtype=dtype)
+def twohot_bins(num_bins: int = 255, low: float = -20.0, high: float = 20.0, dtype=torch.float64,
+                device: torch.device | str | None = None) -> torch.Tensor:
+    return torch.linspace(low, high, num_bins, dtype=dtype, device=device)
+
+
+def _bins_like(x: torch.Tensor, bins: torch.Tensor | None) -> torch.Tensor:
+    return twohot_bins(dtype=x.dtype, device=x.device) if bins is None else bins.to(x.device, x.dtype)
 
 
 @implements(PAPER, summary="two-hot encoding of symlog(x) over 255 bins in [-20, 20]",
@@ -70,19 +75,19 @@ def twohot_bins(num_bins: int = 255, low: float = -20.0, high: float = 20.0, dty
             grades=(Grade(GradeKind.EXACT, detail="round trip inside the bin range"),),
             fixes=("seed does not clamp symlog(x) to the bin range, giving negative weights outside it",))
 def twohot_encode(x: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:
-    bins = twohot_bins(dtype=x.dtype) if bins is None else bins.to(x.dtype)
+    bins = _bins_like(x, bins)
     y = symlog(x).clamp(bins[0], bins[-1])
     hi = torch.searchsorted(bins, y.contiguous()).clamp(1, bins.numel() - 1)
     lo = hi - 1
     w_hi = (y - bins[lo]) / (bins[hi] - bins[lo])
-    probs = torch.zeros(*x.shape, bins.numel(), dtype=x.dtype)
+    probs = torch.zeros(*x.shape, bins.numel(), dtype=x.dtype, device=x.device)
     probs.scatter_(-1, lo.unsqueeze(-1), (1.0 - w_hi).unsqueeze(-1))
     probs.scatter_add_(-1, hi.unsqueeze(-1), w_hi.unsqueeze(-1))
     return probs
 
 
 def twohot_decode(probs: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:
-    bins = twohot_bins(dtype=probs.dtype) if bins is None else bins.to(probs.dtype)
+    bins = _bins_like(probs, bins)
     return symexp((probs * bins).sum(-1))
 
 

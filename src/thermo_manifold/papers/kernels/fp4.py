@@ -156,11 +156,11 @@ def quantize_mxfp4(x: torch.Tensor, block: int = 32, generator: torch.Generator 
     return Quantized(_dequantize(x, codes, scale), codes, scale, one, scale)
 
 
-def hadamard_matrix(size: int, dtype=torch.float32) -> torch.Tensor:
+def hadamard_matrix(size: int, dtype=torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
     """Orthonormal Sylvester-Hadamard matrix (H H^T = I)."""
     if size < 1 or size & (size - 1):
         raise ValueError(f"size must be a power of two; got {size}")
-    h = torch.ones(1, 1, dtype=dtype)
+    h = torch.ones(1, 1, dtype=dtype, device=device)
     while h.shape[0] < size:
         h = torch.cat((torch.cat((h, h), 1), torch.cat((h, -h), 1)), 0)
     return h / h.shape[0] ** 0.5
@@ -175,13 +175,13 @@ def random_hadamard(x: torch.Tensor, generator: torch.Generator, size: int = 16,
     """Returns (x' = blocks @ (D H), signs). Undo with `inverse_hadamard(x', signs)`."""
     signs = inverse_signs if inverse_signs is not None else (
         torch.randint(0, 2, (size,), generator=generator, device=x.device).to(x.dtype) * 2 - 1)
-    rotation = signs[:, None] * hadamard_matrix(size, x.dtype).to(x.device)
+    rotation = signs[:, None] * hadamard_matrix(size, x.dtype, x.device)
     return (_blocks(x, size) @ rotation).reshape(x.shape), signs
 
 
 def inverse_hadamard(y: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
     size = signs.numel()
-    rotation = signs[:, None] * hadamard_matrix(size, y.dtype).to(y.device)
+    rotation = signs[:, None] * hadamard_matrix(size, y.dtype, y.device)
     return (_blocks(y, size) @ rotation.T).reshape(y.shape)
 
 

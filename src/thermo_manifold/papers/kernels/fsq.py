@@ -42,13 +42,13 @@ def fsq_encode(q: torch.Tensor, levels: int) -> torch.Tensor:
     digits = (torch.round(q).to(torch.int64) + levels)
     if (digits < 0).any() or (digits >= base).any():
         raise ValueError(f"levels outside [-{levels}, {levels}]")
-    weights = base ** torch.arange(q.shape[-1], dtype=torch.int64)
+    weights = base ** torch.arange(q.shape[-1], dtype=torch.int64, device=q.device)
     return (digits * weights).sum(-1)
 
 
 def fsq_decode(index: torch.Tensor, levels: int, dims: int) -> torch.Tensor:
     base = 2 * levels + 1
-    weights = base ** torch.arange(dims, dtype=torch.int64)
+    weights = base ** torch.arange(dims, dtype=torch.int64, device=index.device)
     return (index.unsqueeze(-1) // weights % base - levels).to(torch.float32)
 
 

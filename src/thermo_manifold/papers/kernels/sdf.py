@@ -217,8 +217,8 @@ def trace_ray(grid: torch.Tensor, origin: torch.Tensor, direction: torch.Tensor,
                                for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)])
         t_exit = min(min(t_next), t1)
         if corners.min() <= 0.0 <= corners.max():
-            local_o = torch.tensor([o[0] - ix, o[1] - iy, o[2] - iz], dtype=torch.float64)
-            local_d = torch.tensor(d, dtype=torch.float64)
+            local_o = torch.tensor([o[0] - ix, o[1] - iy, o[2] - iz], dtype=torch.float64, device=g.device)
+            local_d = torch.tensor(d, dtype=torch.float64, device=g.device)
             c3, c2, c1, c0 = cubic_coefficients(corners, local_o, local_d).tolist()
             eps = 1e-12 * max(1.0, abs(t_exit))
             for root in solve_polynomial(c3, c2, c1, c0):
@@ -226,7 +226,7 @@ def trace_ray(grid: torch.Tensor, origin: torch.Tensor, direction: torch.Tensor,
                     local_p = local_o + root * local_d
                     n = normal(corners, local_p)
                     point = torch.tensor([(o[i] + root * d[i]) * voxel_size for i in range(3)],
-                                         dtype=torch.float64)
+                                         dtype=torch.float64, device=g.device)
                     return Hit(root, point, n, (ix, iy, iz))
         axis = min(range(3), key=lambda i: t_next[i])
         voxel[axis] += step[axis]

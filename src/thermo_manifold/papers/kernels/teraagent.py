@@ -4,6 +4,8 @@ particle domain over ranks."""
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -21,15 +23,22 @@ class Box:
     index: tuple[int, ...]      # position in the rank grid
 
 
+def _edges(lo: tuple[float, ...], hi: tuple[float, ...], ranks: tuple[int, ...]) -> list[torch.Tensor]:
+    """Cell edges per axis, float64 on the CPU. `partition_domain`'s boxes and `owner` both use
+    these numbers, so the owner of a point is always a box that contains it, even within an ulp
+    of an edge (the arithmetic floor((p - lo) / (hi - lo) * r) is not)."""
+    return [torch.linspace(a, b, r + 1, dtype=torch.float64, device="cpu") for a, b, r in zip(lo, hi, ranks)]
+
+
 @implements(PAPER, summary="split an axis-aligned domain into a grid of boxes, one per rank",
             oracle="every point has exactly one owner; box volumes sum to the domain volume",
             effects=(PURE,), coeffects=(Coeffect(CoeffectKind.PARAMETER, "ranks per axis"),))
 def partition_domain(lo: tuple[float, ...], hi: tuple[float, ...], ranks: tuple[int, ...]) -> list[Box]:
     if not (len(lo) == len(hi) == len(ranks)) or any(r < 1 for r in ranks) or any(a >= b for a, b in zip(lo, hi)):
         raise ValueError(f"need lo < hi per axis and ranks >= 1 per axis; got {lo}, {hi}, {ranks}")
-    edges = [torch.linspace(a, b, r + 1, dtype=torch.float64).tolist() for a, b, r in zip(lo, hi, ranks)]
+    edges = [e.tolist() for e in _edges(lo, hi, ranks)]
     boxes = []
-    for flat in range(int(torch.tensor(ranks).prod())):
+    for flat in range(math.prod(ranks)):
         idx, rest = [], flat
         for r in reversed(ranks):
             idx.append(rest % r)
@@ -42,15 +51,14 @@ def partition_domain(lo: tuple[float, ...], hi: tuple[float, ...], ranks: tuple[
 
 def owner(positions: torch.Tensor, lo: tuple[float, ...], hi: tuple[float, ...],
           ranks: tuple[int, ...]) -> torch.Tensor:
-    """Flat rank owning each position (N, D): half-open cells, the upper domain face included."""
-    lo_t = torch.tensor(lo, dtype=torch.float64)
-    hi_t = torch.tensor(hi, dtype=torch.float64)
-    r = torch.tensor(ranks)
-    cell = torch.floor((positions.to(torch.float64) - lo_t) / (hi_t - lo_t) * r).to(torch.int64)
-    cell = torch.minimum(cell.clamp_min(0), r - 1)
-    flat = torch.zeros(positions.shape[0], dtype=torch.int64)
-    for axis in range(len(ranks)):
-        flat = flat * ranks[axis] + cell[:, axis]
+    """Flat rank (row-major over the rank grid) owning each position (N, D). Cells are half-open,
+    [edge_i, edge_i+1), except that the upper domain face belongs to the last cell; a point outside
+    the domain goes to the nearest cell. Compared in float64, exact for any float input."""
+    p = positions.to(torch.float64)
+    flat = torch.zeros(positions.shape[0], dtype=torch.int64, device=positions.device)
+    for axis, edges in enumerate(_edges(lo, hi, ranks)):
+        inner = edges[1:-1].to(positions.device)      # cell = number of inner edges <= p
+        flat = flat * ranks[axis] + torch.searchsorted(inner, p[:, axis].contiguous(), right=True)
     return flat
 
 
@@ -61,8 +69,9 @@ def owner(positions: torch.Tensor, lo: tuple[float, ...], hi: tuple[float, ...],
 def aura_mask(positions: torch.Tensor, box: Box, radius: float, owners: torch.Tensor,
               rank: int) -> torch.Tensor:
     """True for agents not owned by `rank` whose distance to `box` is <= radius."""
-    lo = torch.tensor(box.lo, dtype=torch.float64)
-    hi = torch.tensor(box.hi, dtype=torch.float64)
+    # float64 like the box edges, so that a point on a face is at distance 0 whatever its dtype.
+    lo = torch.tensor(box.lo, dtype=torch.float64, device=positions.device)
+    hi = torch.tensor(box.hi, dtype=torch.float64, device=positions.device)
     p = positions.to(torch.float64)
     outside = torch.clamp(lo - p, min=0) + torch.clamp(p - hi, min=0)   # per-axis gap to the box
     distance = outside.norm(dim=-1)
@@ -107,7 +116,7 @@ def delta_encode(ids: torch.Tensor, state: torch.Tensor, ref_ids: torch.Tensor,
     ref_rows = order[pos[known]] if found else ids[:0]
     xor = _bits(state[known]) ^ _bits(ref_state[ref_rows])
     changed = (xor != 0).any(dim=-1)
-    present = torch.zeros(ref_ids.numel(), dtype=torch.bool)
+    present = torch.zeros(ref_ids.numel(), dtype=torch.bool, device=ref_ids.device)
     present[ref_rows] = True
     return Delta(ref_rows[changed], xor[changed], torch.nonzero(~present).flatten(),
                  ids[~known], state[~known])
@@ -117,7 +126,7 @@ def delta_decode(delta: Delta, ref_ids: torch.Tensor, ref_state: torch.Tensor) -
     """Rebuild (ids, state): surviving reference agents in reference order, then the new ones."""
     bits = _bits(ref_state).clone()
     bits[delta.changed_rows] ^= delta.changed_xor
-    keep = torch.ones(ref_ids.numel(), dtype=torch.bool)
+    keep = torch.ones(ref_ids.numel(), dtype=torch.bool, device=ref_ids.device)
     keep[delta.removed_rows] = False
     state = bits.view(ref_state.dtype)[keep]
     return torch.cat((ref_ids[keep], delta.new_ids)), torch.cat((state, delta.new_state))
@@ -130,16 +139,13 @@ def delta_decode(delta: Delta, ref_ids: torch.Tensor, ref_state: torch.Tensor) -
 def diffusive_balance(loads: torch.Tensor, edges: list[tuple[int, int]], alpha: float = 0.25,
                       sweeps: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Returns (new loads, net flow per edge i -> j summed over sweeps: agents to migrate)."""
-    degree = torch.zeros(loads.numel(), dtype=torch.int64)
-    for i, j in edges:
-        degree[i] += 1
-        degree[j] += 1
-    if edges and not 0 < alpha < 1.0 / int(degree.max()):
-        raise ValueError(f"alpha must be in (0, 1/max degree = {1.0 / int(degree.max()):.3g}); got {alpha}")
-    src = torch.tensor([i for i, _ in edges], dtype=torch.int64)
-    dst = torch.tensor([j for _, j in edges], dtype=torch.int64)
+    degree = Counter(node for edge in edges for node in edge)
+    if edges and not 0 < alpha < 1.0 / max(degree.values()):
+        raise ValueError(f"alpha must be in (0, 1/max degree = {1.0 / max(degree.values()):.3g}); got {alpha}")
+    src = torch.tensor([i for i, _ in edges], dtype=torch.int64, device=loads.device)
+    dst = torch.tensor([j for _, j in edges], dtype=torch.int64, device=loads.device)
     current = loads.to(torch.float64).clone()
-    total_flow = torch.zeros(len(edges), dtype=torch.float64)
+    total_flow = torch.zeros(len(edges), dtype=torch.float64, device=loads.device)
     for _ in range(sweeps):
         flow = alpha * (current[src] - current[dst])
         current = current.index_add(0, src, -flow).index_add(0, dst, flow)
