@@ -300,6 +300,13 @@ def _rule_shift(raw: Mapping[str, Any]) -> list[str]:
         if number(row.get("pre_shift")) != number(row.get("post_shift_immediate")):
             lines.append(f"- {row['method']}: {cell(row['pre_shift'])} before, "
                          f"{cell(row['post_shift_immediate'])} right after, {_recovery(row)}.")
+    extras = raw["metrics"]["extras"]
+    if "seed_alignment_gap" in extras:
+        lines.append(f"- The seed's order-blind metric (carrier histogram against each regime's "
+                     f"token histogram): largest forward/reversed difference over the run "
+                     f"`seed_alignment_gap` = {cell(extras['seed_alignment_gap'])}; cosine of the "
+                     f"forward and reversed token histograms "
+                     f"{cell(extras.get('histogram_cosine_fwd_vs_rev'))}.")
     return lines
 
 
