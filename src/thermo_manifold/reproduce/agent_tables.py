@@ -1,9 +1,9 @@
 """docs/agent.md: the TopoEncoder against VQ-VAE and autoencoder baselines, over three seeds.
 
 The TopoEncoder's router takes an argmax over charts and its Cayley transport goes through a
-batched linear solve (LAPACK from MKL on x86), so last-digit differences between CPU kernel paths
-change which chart a sample lands in and the run ends elsewhere; the baselines' numbers do not
-move (`agent.kernel_paths` measures it). Every learned number is therefore a spread over seeds.
+batched linear solve, so last-digit differences between CPU kernel paths
+change which chart a sample lands in and the run ends elsewhere; the baselines' numbers move
+only in their last digits (`agent.kernel_paths` measures it). Every learned number is therefore a spread over seeds.
 """
 
 from __future__ import annotations
@@ -71,8 +71,17 @@ def _dataset_entry(key: str) -> Entry:
                  commands=commands, run=run, render=render, sources=SOURCES)
 
 
+MODEL_ORDER = ("TopoEncoder", "TopoEncoder+sup", "VQ-VAE", "Autoencoder")
+
+
+def ordered(names) -> list[str]:
+    """The learner first, then its baselines, whatever order a results file kept."""
+    names = list(names)
+    return [n for n in MODEL_ORDER if n in names] + sorted(n for n in names if n not in MODEL_ORDER)
+
+
 def _models_table(runs: Mapping[str, Any]) -> str:
-    models = list(next(iter(runs.values()))["models"])
+    models = ordered(next(iter(runs.values()))["models"])
     rows = []
     for model in models:
         values = [r["models"][model] for r in runs.values()]
@@ -149,7 +158,7 @@ def _largest_difference(results: list[dict]) -> float:
 
 def _paths_render(raw: Mapping[str, Any]) -> dict[str, str]:
     rows = []
-    for model in raw["variants"][0]["models"]:
+    for model in ordered(raw["variants"][0]["models"]):
         row = {f"model (digits, {raw['epochs']} epochs, seed 0)": model}
         for variant in raw["variants"]:
             r = variant["models"][model]
@@ -212,8 +221,8 @@ def _ablation_run(quick: bool, work: Path) -> dict:
 
 def _ablation_render(raw: Mapping[str, Any]) -> dict[str, str]:
     rows = []
-    for label, per_seed in raw["results"].items():
-        values = list(per_seed.values())
+    for label, _ in ABLATIONS:
+        values = list(raw["results"][label].values())
         rows.append({"TopoEncoder variant": label,
                      "test MSE": spread_cell([v["test_recon_mse"] for v in values], 3),
                      "AMI chart": spread_cell([v["ami_chart"] for v in values], 3),

@@ -81,7 +81,8 @@ def write(docs: Docs, entry: Entry, raw: dict, stamp: dict, command: str, second
               "stamp": stamp, "raw": raw, "blocks": blocks}
     results = docs.results(entry)
     results.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(results, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    # Key order is kept (no sort_keys): renderers may rely on the order runs produced.
+    _atomic_write(results, json.dumps(record, indent=1) + "\n")
     _atomic_write(docs.doc(entry), text)
 
 
