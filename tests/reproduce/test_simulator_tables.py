@@ -61,7 +61,7 @@ def test_entry_runs_every_row_in_full_settings():
     commands = entry.commands(False)
     assert commands[0].startswith("thermo-manifold simulate --particles 2000 --grid 32 --steps 200 "
                                   "--inject-every-steps 50 --quiet --out DIR")
-    assert sum("--steps 300" in c for c in commands) == 4          # two runs each, on and off
+    assert sum("--steps 300" in c for c in commands) == 6          # three runs each, on and off
     assert any("SIGINT after 14 s" in c for c in commands)
     assert all("--steps 20 " in c for c in entry.commands(True)[:1])
 
@@ -75,8 +75,8 @@ def test_table_rows():
             "(float32), 3.30 ms/step median (4.90 mean), 5.1 s for the whole call") in block
     assert ("`sim.physics` 741 ms over 100 steps; `sim.carriers` 26 ms over 10 ticks (2.6 ms per "
             "tick): the carriers cost 3.5 % of the physics time") in block
-    assert ("on: 4.65 and 4.65 ms/step mean (215 steps/s, 30 ticks); off: 4.40 and 4.37 ms/step "
-            "(228 steps/s). The carriers cost 6 % of a step.") in block
+    assert ("on: 4.65, 4.65 ms/step mean (30 ticks per run); off: 4.40, 4.37 ms/step. Fastest of "
+            "each: 215 against 229 steps/s, so the carriers cost 6 % of a step.") in block
     assert "2 runs each, alternating" in block
     assert "0.61 s per redraw (4 redraws" in block
     assert ("stopped (interrupted) at step 54 (5 files, 273 evicted, checkpoint written, exit 0); "
@@ -93,7 +93,18 @@ def test_gif_fallback_says_why():
     assert "4 frames, 1120 x 560, 10 fps (GIF: the optional imageio-ffmpeg was not installed" in block
 
 
-def test_carrier_cost():
+def test_carrier_cost_compares_the_fastest_runs():
     cost = st.carrier_cost([{"with_carriers": True, "ms_per_step_mean": 5.0},
-                            {"with_carriers": False, "ms_per_step_mean": 4.0}])
-    assert cost["share"] == 0.2 and cost["on"] == [5.0] and cost["off"] == [4.0]
+                            {"with_carriers": False, "ms_per_step_mean": 4.0},
+                            {"with_carriers": True, "ms_per_step_mean": 9.0},
+                            {"with_carriers": False, "ms_per_step_mean": 4.5}])
+    assert cost["share"] == 0.2 and cost["on"] == [5.0, 9.0] and cost["off"] == [4.0, 4.5]
+
+
+def test_carrier_cost_below_the_noise_is_said_so():
+    raw = _raw()
+    for run in raw["carriers"]:
+        run["ms_per_step_mean"] = 4.0 if run["with_carriers"] else 4.2
+    block = st.ENTRIES[0].render(raw)["sim.measured"]
+    assert "the runs without carriers were not faster (5 %)" not in block
+    assert "the runs without carriers were not faster (-5 %): the carriers' cost is below" in block

@@ -274,8 +274,8 @@ def _bench_reading(raw: Mapping[str, Any]) -> str:
 def _threads_render(raw: Mapping[str, Any]) -> str:
     by = {e["threads"]: e["ms"] for e in raw["exp"]}
     return (f"torch.exp on a 64 x 2000 float32 tensor, median of the run{quick_note(raw)}: "
-            f"{by[2]:.3g} ms with 2 threads, {by[1]:.3g} ms with 1 "
-            f"({by[2] / by[1]:.3g}x).")
+            f"{by[2]:.3g} ms with 2 threads, {by[1]:.3g} ms with 1; two threads took "
+            f"{by[2] / by[1]:.3g}x the time of one.")
 
 
 def _bench_render(raw: Mapping[str, Any]) -> dict[str, str]:
