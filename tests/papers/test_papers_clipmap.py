@@ -46,6 +46,39 @@ def test_levels_nest_and_align():
 def test_config_validation():
     with pytest.raises(ValueError, match="grid_size"):
         clipmap.ClipmapConfig(grid_size=256)
+    for levels, grid_size in ((1, 3), (20, 3)):
+        assert clipmap.ClipmapConfig(levels, grid_size).levels == levels
+    for levels in (0, 21):
+        with pytest.raises(ValueError, match=rf"levels must be in \[1, 20\]; got {levels}"):
+            clipmap.ClipmapConfig(levels=levels)
+    with pytest.raises(ValueError, match="grid_size must be an odd integer >= 3"):
+        clipmap.ClipmapConfig(grid_size=1)
+
+
+def test_spacing_origin_and_extent_by_hand():
+    assert [clipmap.level_spacing(l) for l in (0, 1, 3)] == [1.0, 0.5, 0.125]
+    # n = 31, half = 15. Level 0: 2 floor((3.3 - 15) / 2) = -12, 2 floor((-7.9 - 15) / 2) = -24.
+    # Level 2 (spacing 1/4): 2 floor((13.2 - 15) / 2) = -2, 2 floor((-31.6 - 15) / 2) = -48.
+    assert clipmap.window_origin((3.3, -7.9), 0, 31) == (-12, -24)
+    assert clipmap.window_origin((3.3, -7.9), 2, 31) == (-2, -48)
+    level = clipmap.ClipLevel(level=1, grid_size=5, height=_height)
+    level.move_to((2, -4))
+    assert level.extent() == (1.0, 3.0, -2.0, 0.0)                 # samples 2..6 and -4..0, spacing 1/2
+
+
+def test_fill_uses_the_level_spacing_and_reads_stay_inside():
+    n = 5
+    level = clipmap.ClipLevel(level=2, grid_size=n, height=_height)
+    level.move_to((0, 0))
+    # dx = 4, dy = 1: 4 entered columns of 5, then 1 kept column x 1 entered row, a 1-sample fill.
+    assert level.move_to((4, 1)) == 21
+    i, j = torch.meshgrid(torch.arange(4, 9), torch.arange(1, 6), indexing="ij")
+    want = _height(i.to(torch.float64) * 0.25, j.to(torch.float64) * 0.25)
+    assert torch.equal(level.read(i, j), want)
+    for bad_i, bad_j in ((3, 1), (9, 1), (4, 0), (4, 6)):
+        with pytest.raises(ValueError, match=r"outside the window starting at \(4, 1\)"):
+            level.read(torch.tensor([bad_i]), torch.tensor([bad_j]))
+    assert level.read(torch.tensor([8]), torch.tensor([5])).tolist() == [float(want[4, 4])]
 
 
 def test_morph_weight_is_smoothstep_between_start_and_end():

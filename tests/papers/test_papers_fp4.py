@@ -42,6 +42,11 @@ def test_round_e2m1_is_nearest_representable(generator):
     # 1.25 -> 1, 1.75 -> 2 (code 4), 2.5 -> 2, 3.5 -> 4 (code 6), 5 -> 4; beyond 6 saturates.
     ties = torch.tensor([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -5.0, -0.75, 7.0, -1e9])
     assert fp4.round_e2m1(ties).tolist() == [0.0, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, -4.0, -1.0, 6.0, -6.0]
+    grid_points = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -6.0])
+    assert torch.equal(fp4.round_e2m1(grid_points), grid_points)
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        assert fp4.round_e2m1(ties.to(dtype)).dtype == dtype
+        assert fp4.stochastic_round_e2m1(ties.to(dtype), torch.Generator().manual_seed(0)).dtype == dtype
 
 
 # --- NVFP4, hand-worked ------------------------------------------------------------------------
@@ -98,6 +103,24 @@ def test_nvfp4_all_zero_tensor():
     assert q.stored_scale.flatten().tolist() == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_nvfp4_encodes_with_the_encode_scale(dtype):
+    # amax 6: s = 2688 / 6 = 448, not a power of two. Block 1 (amax 6): 6 / 6 * 448 = 448, stored
+    # 448, encode scale s / stored = 1. Block 2 (amax 3.5): 3.5 / 6 * 448 = 261.3 -> E4M3 256
+    # (neighbours 256 and 288), encode scale 448 / 256 = 1.75 exactly. Elements x * 1.75:
+    # 3.5 -> 6.125 -> 6, 2 -> 3.5 (tie) -> 4, 2.859375 -> 5.00390625 -> 6 (in bfloat16 the product
+    # would round to the tie 5.0 -> 4), 1 -> 1.75 (tie) -> 2, 0.5 -> 0.875 -> 1, -1.5 -> -2.625 -> -3.
+    # Decoded values are code * 256 / 448, rounded once to the input dtype.
+    block2 = [3.5, 2.0, 2.859375, 1.0, 0.5, -1.5] + [0.0] * 10
+    codes2 = [6, 4, 6, 2, 1, -3] + [0] * 10
+    x = torch.tensor([6.0, 1.25, -2.5] + [0.0] * 13 + block2, dtype=dtype)
+    q = fp4.quantize_nvfp4(x)
+    assert float(q.global_scale) == 448.0 and q.stored_scale.flatten().tolist() == [448.0, 256.0]
+    assert q.codes.tolist() == [[6, 1, -2] + [0] * 13, codes2]
+    want = torch.tensor([6.0, 1.0, -2.0] + [0.0] * 13 + [c * 256 / 448 for c in codes2]).to(dtype)
+    assert torch.equal(q.values, want)
+
+
 # --- MXFP4, hand-worked ------------------------------------------------------------------------
 # Block A: amax 6, floor(log2 6) = 2, scale 2^0: the codes are the E2M1 roundings themselves.
 # Block B: amax 8 - 2^-21 (the float32 just below 8): floor(log2) = 2, scale 1; 7.9999995,
@@ -137,6 +160,16 @@ def test_mxfp4_padding():
     assert q.values.shape == (40,) and q.codes.shape == (2, 32)
     assert q.block_scale.flatten().tolist() == [1.0, 0.5]
     assert q.values.tolist() == MX_A_CODES + [3, -0.75, 0.25, 1.5, 0, 0, 0, 0.5]
+
+
+def test_mxfp4_block_of_one_and_bad_block():
+    # Each element its own block: 3 -> scale 2^(1 - 2) = 0.5, code 6; -0.3 -> floor(log2 0.3) = -2,
+    # scale 2^-4, -0.3 * 16 = -4.8 -> -4, value -0.25.
+    q = fp4.quantize_mxfp4(_tensor([3.0, -0.3]), block=1)
+    assert q.block_scale.flatten().tolist() == [0.5, 2.0 ** -4] and q.values.tolist() == [3.0, -0.25]
+    for quantize in (fp4.quantize_mxfp4, fp4.quantize_nvfp4):
+        with pytest.raises(ValueError, match="block must be >= 1; got 0"):
+            quantize(torch.ones(4), block=0)
 
 
 def test_hadamard_rejects_a_partial_block():
@@ -199,12 +232,13 @@ def test_quantizers_produce_representable_values_and_respect_block_scales(genera
     assert _in_grid(q.codes)
     assert q.block_scale.shape == (8, 64 // block, 1)
     values = q.values.reshape(8, 64 // block, block)
-    assert torch.equal(values, q.codes * q.block_scale)
     if kind == "nvfp4":
+        assert torch.equal(values, q.codes * q.stored_scale / q.global_scale)
         assert torch.equal(fp4.round_e4m3(q.stored_scale), q.stored_scale)   # an E4M3 value
         assert float(q.stored_scale.max()) == 448.0                           # the amax block
         assert float(q.global_scale) == pytest.approx(6 * 448 / float(x.abs().max()), rel=1e-6)
     else:
+        assert torch.equal(values, q.codes * q.block_scale)
         scale = q.block_scale[q.block_scale > 0]
         assert torch.equal(torch.exp2(torch.log2(scale).round()), scale)   # powers of two
 
@@ -223,6 +257,8 @@ def test_quantizers_round_stochastically_with_a_generator(generator, kind):
     sigma = (hi - lo) * scale / 2 / 4000 ** 0.5
     assert bool(((q.values.mean(0)[:16] - row).abs() <= 5 * sigma + 1e-7).all())
     assert not torch.equal(q.values[0], q.values[1])                    # draws differ by row
+    again = quantize(x, generator=torch.Generator().manual_seed(3))     # only the caller's generator
+    assert torch.equal(again.values, quantize(x, generator=torch.Generator().manual_seed(3)).values)
     assert float((quantize(x).values.mean(0)[:16] - row).abs().max()) > 0.05
 
 
@@ -241,6 +277,14 @@ def test_stochastic_rounding_is_unbiased(generator):
 def test_random_hadamard_is_orthogonal_and_spreads_outliers(generator):
     h = fp4.hadamard_matrix(16, torch.float64)
     torch.testing.assert_close(h @ h.T, torch.eye(16, dtype=torch.float64))
+    assert fp4.hadamard_matrix(1).tolist() == [[1.0]]
+    torch.testing.assert_close(fp4.hadamard_matrix(2) * 2 ** 0.5, torch.tensor([[1.0, 1.0], [1.0, -1.0]]))
+    for size in (0, 3, 6, 12):
+        with pytest.raises(ValueError, match=f"size must be a power of two; got {size}"):
+            fp4.hadamard_matrix(size)
+    z = torch.randn(2, 32, generator=generator).to(torch.bfloat16)
+    rotated, signs = fp4.random_hadamard(z, generator)
+    assert rotated.dtype == torch.bfloat16 and fp4.inverse_hadamard(rotated, signs).dtype == torch.bfloat16
     x = torch.randn(4, 64, generator=generator, dtype=torch.float64)
     x[:, 5] = 100.0
     y, signs = fp4.random_hadamard(x, generator)
@@ -253,3 +297,6 @@ def test_layer_policy_62_blocks():
     bf16 = [i for i in range(62) if fp4.layer_precision(i) == "BF16"]
     assert bf16 == [0, 1, 54, 55, 56, 57, 58, 59, 60, 61]
     assert fp4.bf16_fraction() == pytest.approx(10 / 62) and round(100 * fp4.bf16_fraction()) == 16
+    assert fp4.bf16_fraction(62, 2, 4) == 6 / 62 and fp4.bf16_fraction(10, 0, 1) == 0.1
+    with pytest.raises(ValueError, match=r"index must be in \[0, 62\); got 62"):
+        fp4.layer_precision(62)

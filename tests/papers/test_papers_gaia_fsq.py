@@ -58,6 +58,22 @@ def test_fsq_round_trip_over_whole_codebook(levels, dims):
     assert torch.equal(fsq.fsq_decode(index, levels, dims), codes)
 
 
+def test_fsq_index_hand_worked():
+    # K = 1, D = 2: base 3, index = (q0 + 1) + 3 (q1 + 1).
+    codes = torch.tensor([[1.0, 0.0], [-1.0, -1.0], [1.0, 1.0], [-1.0, 0.0]])
+    assert fsq.fsq_encode(codes, 1).tolist() == [5, 0, 8, 3]
+    index = torch.tensor([[5, 0], [8, 3]])                        # any leading shape
+    decoded = fsq.fsq_decode(index, 1, 2)
+    assert decoded.dtype == torch.float32 and decoded.tolist() == [[[1, 0], [-1, -1]], [[1, 1], [-1, 0]]]
+    assert fsq.fsq_codebook_size(2, 3) == 125
+    with pytest.raises(ValueError, match=r"levels outside \[-1, 1\]"):
+        fsq.fsq_encode(torch.tensor([[2.0, 0.0]]), 1)
+    with pytest.raises(ValueError, match="levels must be >= 1; got 0"):
+        fsq.fsq_quantize(torch.zeros(2), 0)
+    with pytest.raises(ValueError, match="modality must be text, audio, image or video; got 'smell'"):
+        fsq.Segment("smell")
+
+
 def test_fsq_quantize_bounds_and_gradient(generator):
     h = torch.randn(100, 3, generator=generator) * 4
     q = fsq.fsq_quantize(h, 2)

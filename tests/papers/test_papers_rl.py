@@ -102,3 +102,41 @@ def test_symlog_symexp_and_twohot_round_trip(generator):
     torch.testing.assert_close(dreamer.twohot_decode(probs), x, rtol=1e-9, atol=1e-12)
     far = dreamer.twohot_encode(torch.tensor([1e12], dtype=torch.float64))
     assert bool((far >= 0).all()) and float(far[0, -1]) == pytest.approx(1.0)
+
+
+def test_twohot_bins_and_hand_worked_weights():
+    bins = dreamer.twohot_bins()
+    assert bins.dtype == torch.float64 and bins.numel() == 255
+    assert float(bins[0]) == -20.0 and float(bins[-1]) == 20.0
+    torch.testing.assert_close(bins.diff(), torch.full((254,), 40 / 254, dtype=torch.float64))
+    assert dreamer.twohot_bins(dtype=torch.float32).dtype == torch.float32
+    zero = dreamer.twohot_encode(torch.zeros(1, dtype=torch.float64))[0]      # symlog 0 is bin 127
+    assert float(zero[127]) == pytest.approx(1.0, abs=1e-12) and float(zero.sum()) == pytest.approx(1.0)
+    # Bins -1, -0.5, 0, 0.5, 1: symlog(x) = 0.25 splits half and half over bins 2 and 3,
+    # -0.875 puts 3/4 on bin 0 and 1/4 on bin 1, and symlog(100) = 4.6 clamps to the last bin.
+    custom = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0], dtype=torch.float64)
+    x = torch.tensor([math.expm1(0.25), -math.expm1(0.875), 100.0], dtype=torch.float64)
+    probs = dreamer.twohot_encode(x, custom)
+    want = torch.tensor([[0, 0, 0.5, 0.5, 0], [0.75, 0.25, 0, 0, 0], [0, 0, 0, 0, 1]], dtype=torch.float64)
+    torch.testing.assert_close(probs, want, rtol=0, atol=1e-12)
+    torch.testing.assert_close(dreamer.twohot_decode(probs[:2], custom), x[:2], rtol=1e-12, atol=0)
+    # float32 inputs with float64 bins: the bins follow the input's dtype.
+    assert dreamer.twohot_encode(x.float(), custom).dtype == torch.float32
+    # Any leading shape: (2, 3) inputs give (2, 3, 255) weights and decode back to (2, 3).
+    grid = torch.tensor([[0.5, -3.0, 40.0], [1e-3, 7.0, -0.25]], dtype=torch.float64)
+    torch.testing.assert_close(dreamer.twohot_decode(dreamer.twohot_encode(grid)), grid, rtol=1e-9, atol=1e-12)
+
+
+def test_grpo_loss_closed_form():
+    # Group of two: rewards (1, 0) -> advantages (1, -1). Ratios 1.5 and 0.5: clipped terms
+    # min(1.5, 1.2) = 1.2 and min(-0.5, -0.8) = -0.8, surrogate -(1.2 - 0.8) / 2 = -0.2.
+    # k3 with log(pi_ref / pi) = (ln 2, 0): (2 - ln 2 - 1, 0), mean (1 - ln 2) / 2.
+    logp_old = torch.zeros(2, dtype=torch.float64)
+    logp_new = torch.tensor([math.log(1.5), math.log(0.5)], dtype=torch.float64)
+    logp_ref = logp_new + torch.tensor([math.log(2.0), 0.0], dtype=torch.float64)
+    rewards = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    kl = (1 - math.log(2)) / 2
+    assert float(grpo.grpo_loss(logp_new, logp_old, logp_ref, rewards)) == pytest.approx(-0.2 + 0.1 * kl, rel=1e-12)
+    # clip 0.3: min(1.5, 1.3) = 1.3, min(-0.5, -0.7) = -0.7, surrogate -0.3; beta 0.5.
+    got = grpo.grpo_loss(logp_new, logp_old, logp_ref, rewards, clip_eps=0.3, kl_beta=0.5)
+    assert float(got) == pytest.approx(-0.3 + 0.5 * kl, rel=1e-12)

@@ -56,6 +56,39 @@ def test_grade_composition_rules():
     assert r.forward_error_grade(r.add(x, y), "binary32", {"x": 1e-3, "y": 2e-3}).value == pytest.approx(2e-3 + eps)
     assert r.forward_error_grade(r.Lit(0.5), "binary16").value == 0.0
     assert r.forward_error_grade(r.Lit(0.1), "binary16").value == pytest.approx(r.rp_epsilon("binary16"))
+    assert r.forward_error_grade(r.Lit(0.1), "binary32").value == eps          # 0.1 is no float32
+    assert r.forward_error_grade(r.Lit(1 + 2.0 ** -11), "binary16").value == r.rp_epsilon("binary16")
+    assert r.forward_error_grade(r.Lit(1 + 2.0 ** -10), "binary16").value == 0.0
+    assert r.forward_error_grade(r.div(x, y), "binary32", {"x": 1e-3, "y": 2e-3}).value == pytest.approx(3e-3 + eps)
+    assert r.forward_error_grade(r.sqrt(x), "binary32", {"x": 1e-3}).value == pytest.approx(0.5e-3 + eps)
+    with pytest.raises(ValueError, match="literals must be positive"):
+        r.forward_error_grade(r.Lit(-1.0), "binary32")
+
+
+def test_rp_epsilon_is_u_over_one_minus_u():
+    for precision, u in (("binary16", 2.0 ** -11), ("bfloat16", 2.0 ** -8), ("binary32", 2.0 ** -24),
+                         ("binary64", 2.0 ** -53)):
+        assert r.rp_epsilon(precision) == u / (1 - u)
+    with pytest.raises(ValueError, match="precision must be one of .*'binary16'.*; got 'fp8'"):
+        r.rp_epsilon("fp8")
+
+
+def test_expression_validation():
+    with pytest.raises(ValueError, match=r"op must be one of \['\*', '\+', '/', 'sqrt'\]; got '-'"):
+        r.Op("-", (r.Var("x"), r.Var("y")))
+    with pytest.raises(ValueError, match=r"sqrt takes 1 argument\(s\); got 2"):
+        r.Op("sqrt", (r.Var("x"), r.Var("y")))
+    assert r.div(r.Var("a"), r.Lit(2.0)) == r.Op("/", (r.Var("a"), r.Lit(2.0)))
+
+
+def test_sensitivity_rules():
+    x, y, z = r.Var("x"), r.Var("y"), r.Var("z")
+    assert r.sensitivity(x, "y") == 0.0 and r.sensitivity(r.Lit(3.0), "x") == 0.0
+    assert r.sensitivity(r.mul(x, y), "x") == 1.0 and r.sensitivity(r.div(x, y), "y") == 1.0
+    assert r.sensitivity(r.add(x, r.mul(x, x)), "x") == 2.0            # max(1, 2), not 1 + 2
+    assert r.sensitivity(r.add(y, z), "x") == 0.0
+    assert r.sensitivity(r.sqrt(r.mul(x, r.mul(x, x))), "x") == 1.5
+    assert r.sensitivity(r.div(r.mul(x, x), r.sqrt(y)), "y") == 0.5
 
 
 # --- the oracle itself: correctly rounded on any CPU ---------------------------------------------
@@ -139,6 +172,10 @@ def test_oracle_rounds_ties_to_even_and_agrees_with_numpy_casts():
     bf16 = torch.from_numpy(values).to(torch.bfloat16).to(torch.float64).numpy()
     assert np.array_equal(r.round_to_precision(values, "bfloat16"), bf16)
     assert np.array_equal(r.round_to_precision(values, "binary64"), values)
+    single = np.array([1.0, 3.0, 0.1], dtype=np.float32)
+    assert r.round_to_precision(single, "binary64").dtype == np.float64
+    env = {"x": torch.tensor([0.1, 3.0]).to(torch.bfloat16)}               # no NumPy bfloat16
+    assert r.evaluate(r.Var("x"), env, "bfloat16").tolist() == [0.10009765625, 3.0]
     with pytest.raises(ValueError, match="precision must be one of"):
         r.round_to_precision(values, "binary8")
 

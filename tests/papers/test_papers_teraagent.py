@@ -51,7 +51,8 @@ def test_owner_is_the_box_that_contains_the_point(generator):
     points += [list(HI), list(LO), [10.0, 0.0, 4.0], [10.0 / 3, 3.0, 2.0], [-1.0, 7.0, 2.0], [11.0, -0.5, 5.0]]
     got = ta.owner(torch.tensor(points, dtype=torch.float64), LO, HI, RANKS).tolist()
     assert got == [_brute_owner(p, boxes) for p in points]
-    assert ta.owner(torch.tensor([[9.0, 5.0, 3.0]], dtype=torch.float32), LO, HI, RANKS).tolist() == [11]
+    single = ta.owner(torch.tensor([[9.0, 5.0, 3.0]], dtype=torch.float32), LO, HI, RANKS)
+    assert single.dtype == torch.int64 and single.tolist() == [11]
 
 
 def test_aura_contains_every_foreign_neighbour_within_radius(generator):
@@ -87,6 +88,22 @@ def test_delta_encoding_round_trips_and_compresses(generator):
     assert delta.nbytes() < 0.2 * msg_state.numel() * 8
     f32 = state.float()
     assert ta.delta_decode(ta.delta_encode(ids, f32 * 1.5, ids, f32), ids, f32)[1].equal(f32 * 1.5)
+
+
+def test_delta_sizes_by_hand():
+    # Reference ids (1, 2, 3), 4 float64 values each. The message keeps 1, changes 2, drops 3 and
+    # adds 7: one changed row (8 bytes) and its XOR (32), one removed row (8), one new id (8)
+    # and its state (32): 88 bytes.
+    ref_ids, ref = torch.tensor([1, 2, 3]), torch.zeros(3, 4, dtype=torch.float64)
+    ids = torch.tensor([1, 2, 7])
+    state = torch.tensor([[0.0] * 4, [0.0, 1.0, 0.0, 0.0], [5.0] * 4], dtype=torch.float64)
+    delta = ta.delta_encode(ids, state, ref_ids, ref)
+    assert delta.changed_rows.tolist() == [1] and delta.removed_rows.tolist() == [2]
+    assert delta.new_ids.tolist() == [7] and delta.nbytes() == 88
+    with pytest.raises(ValueError, match="state dtype must be float16/32/64; got torch.int64"):
+        ta.delta_encode(ids, state.long(), ref_ids, ref.long())
+    with pytest.raises(ValueError, match="agent ids must be unique"):
+        ta.delta_encode(torch.tensor([1, 1, 7]), state, ref_ids, ref)
 
 
 def test_diffusive_balance_conserves_and_converges():

@@ -19,6 +19,16 @@ def test_entropy_in_bits_reaches_every_precision(generator):
     assert ct.precision_for_timestep(0.1) == "FP8"
 
 
+def test_precision_boundaries():
+    assert [ct.select_precision(h) for h in (3.999, 4.0, 7.999, 8.0)] == ["NVFP4", "FP16", "FP16", "FP8"]
+    assert [ct.precision_for_timestep(t) for t in (0.0, 0.4, 0.8, 1.0)] == ["FP8", "FP8", "FP16", "NVFP4"]
+    for t in (-0.1, 1.1):
+        with pytest.raises(ValueError, match=rf"t must be in \[0, 1\]; got {t}"):
+            ct.precision_for_timestep(t)
+    with pytest.raises(ValueError, match="bins must be >= 2; got 1"):
+        ct.entropy_bits(torch.arange(4.0), bins=1)
+
+
 def test_advection_oracles(generator):
     field = torch.randn(12, 16, generator=generator, dtype=torch.float64)
     zero = torch.zeros(12, 16, 2, dtype=torch.float64)

@@ -42,7 +42,8 @@ def _grid(x: torch.Tensor) -> torch.Tensor:
 
 def _neighbours(mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     grid = _grid(mag)
-    hi_idx = torch.bucketize(mag.clamp(max=E2M1_MAX), grid, right=False).clamp(1, len(E2M1_VALUES) - 1)
+    # mag <= 6 = grid[-1], so the bucket index never passes the last grid point.
+    hi_idx = torch.bucketize(mag.clamp(max=E2M1_MAX), grid, right=False).clamp_min(1)
     lo_idx = hi_idx - 1
     return grid[lo_idx], grid[hi_idx], hi_idx
 
@@ -101,9 +102,9 @@ def _padded_blocks(x: torch.Tensor, block: int) -> torch.Tensor:
     return _blocks(torch.nn.functional.pad(work, (0, -x.shape[-1] % block)), block)
 
 
-def _dequantize(x: torch.Tensor, codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    values = (codes * scale).reshape(*x.shape[:-1], -1)[..., :x.shape[-1]]   # drop the padding
-    return values.to(x.dtype)
+def _unblock(x: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+    """Blocked values back to x's shape and dtype, without the padding."""
+    return blocks.reshape(*x.shape[:-1], -1)[..., :x.shape[-1]].to(x.dtype)
 
 
 def _round_codes(scaled: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -121,18 +122,18 @@ def quantize_nvfp4(x: torch.Tensor, block: int = 16, generator: torch.Generator 
     """Round to nearest, or stochastic rounding when a generator is given (for gradients).
 
     With the FP32 tensor scale s = 6 * 448 / amax, block b's scale is stored as
-    E4M3(amax_b / 6 * s) and decodes as E4M3(amax_b / 6 * s) / s. A last dimension that is not
-    a multiple of `block` is padded with zeros, and the padding is dropped from `values`."""
+    E4M3(amax_b / 6 * s). As in NVIDIA's recipe, elements are encoded as E2M1(x * s / stored) and
+    decoded as code * stored / s (one rounding; code * stored is exact in float32). A last
+    dimension that is not a multiple of `block` is padded with zeros, dropped from `values`."""
     blocks = _padded_blocks(x, block)
     amax = blocks.abs().amax().to(SCALE_DTYPE)
     s_enc = torch.where(amax > 0, E2M1_MAX * E4M3_MAX / amax, torch.ones_like(amax))
     decode = blocks.abs().amax(dim=-1, keepdim=True).to(SCALE_DTYPE) / E2M1_MAX
     stored = round_e4m3(decode * s_enc)                   # what the hardware keeps per block
-    scale = stored / s_enc
-    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    codes = _round_codes(blocks / safe.to(blocks.dtype), generator)
-    codes = torch.where(scale > 0, codes, torch.zeros_like(codes))
-    return Quantized(_dequantize(x, codes, scale), codes, scale, s_enc, stored)
+    encode = torch.where(stored > 0, s_enc / stored, torch.zeros_like(stored))   # 0: all-zero block
+    codes = _round_codes(blocks * encode.to(blocks.dtype), generator)
+    values = _unblock(x, codes * stored.to(codes.dtype) / s_enc.to(codes.dtype))
+    return Quantized(values, codes, stored / s_enc, s_enc, stored)
 
 
 @implements("QUARTET_FP4", summary="MXFP4: E2M1 values, power-of-two (E8M0) scale per 32",
@@ -153,7 +154,7 @@ def quantize_mxfp4(x: torch.Tensor, block: int = 32, generator: torch.Generator 
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
     codes = _round_codes(blocks / safe.to(blocks.dtype), generator)
     one = torch.ones((), dtype=SCALE_DTYPE, device=x.device)
-    return Quantized(_dequantize(x, codes, scale), codes, scale, one, scale)
+    return Quantized(_unblock(x, codes * scale.to(codes.dtype)), codes, scale, one, scale)
 
 
 def hadamard_matrix(size: int, dtype=torch.float32, device: torch.device | str | None = None) -> torch.Tensor:

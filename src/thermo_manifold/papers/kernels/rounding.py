@@ -206,7 +206,7 @@ def evaluate(expr: Expr, env: dict[str, torch.Tensor], precision: str) -> torch.
     innocuous?", 1995): p = 24 (binary32), 11 (binary16) and 8 (bfloat16) all qualify. For
     binary64 (p = 53) the float64 operation is itself the correctly rounded result."""
     arrays = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in env.items()}
-    return torch.from_numpy(np.array(_evaluate(expr, arrays, precision), dtype=np.float64))
+    return torch.from_numpy(_evaluate(expr, arrays, precision))
 
 
 def measured_error(expr: Expr, env: dict[str, torch.Tensor], precision: str) -> torch.Tensor:
