@@ -101,3 +101,11 @@ def test_morph_height_interpolates():
     z = clipmap.morph_height(torch.tensor([2.0, 2.0, 2.0]), torch.tensor([5.0, 5.0, 5.0]),
                              torch.tensor([0.0, 0.25, 1.0]))
     assert z.tolist() == [2.0, 2.75, 5.0]
+
+
+def test_config_defaults_and_mixed_reads():
+    assert (clipmap.ClipmapConfig().levels, clipmap.ClipmapConfig().grid_size) == (11, 255)
+    level = clipmap.ClipLevel(level=0, grid_size=3, height=_height)
+    level.move_to((0, 0))
+    with pytest.raises(ValueError, match="outside the window"):
+        level.read(torch.tensor([0, 3]), torch.tensor([0, 0]))      # one inside, one outside

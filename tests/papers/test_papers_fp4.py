@@ -300,3 +300,13 @@ def test_layer_policy_62_blocks():
     assert fp4.bf16_fraction(62, 2, 4) == 6 / 62 and fp4.bf16_fraction(10, 0, 1) == 0.1
     with pytest.raises(ValueError, match=r"index must be in \[0, 62\); got 62"):
         fp4.layer_precision(62)
+
+
+def test_random_hadamard_signs(generator):
+    x = torch.randn(3, 32, generator=generator, dtype=torch.float64)
+    y, signs = fp4.random_hadamard(x, generator)
+    assert set(signs.tolist()) == {-1.0, 1.0}                         # a random +-1 diagonal
+    again, same = fp4.random_hadamard(x, generator, inverse_signs=signs)
+    assert torch.equal(same, signs) and torch.equal(again, y)
+    h = fp4.hadamard_matrix(16, torch.float64)
+    torch.testing.assert_close(y[:, :16], x[:, :16] @ (signs[:, None] * h))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import scipy.stats
@@ -17,6 +18,25 @@ def test_scaled_symlog_round_trip():
         z = gaia.symlog_scaled(y, scale, y_max)
         assert float(z.abs().max()) == pytest.approx(1.0)
         torch.testing.assert_close(gaia.symexp_scaled(z, scale, y_max), y, rtol=1e-10, atol=1e-12)
+
+
+def test_scaled_symlog_hand_values_and_validation():
+    # scale 1, y_max e - 1: ln(1 + |y|) / 1, so y = e - 1 maps to 1 and y = -(e^0.5 - 1) to -0.5.
+    y = torch.tensor([math.e - 1, -(math.exp(0.5) - 1), 0.0], dtype=torch.float64)
+    torch.testing.assert_close(gaia.symlog_scaled(y, 1.0, math.e - 1),
+                               torch.tensor([1.0, -0.5, 0.0], dtype=torch.float64), rtol=1e-15, atol=0)
+    assert float(gaia.symlog_scaled(torch.tensor(0.25), 0.5, 0.5)) == pytest.approx(math.log1p(0.125) / math.log1p(0.25))
+    for scale, y_max in ((0.0, 1.0), (1.0, 0.0), (-1.0, 1.0)):
+        with pytest.raises(ValueError, match="scale and y_max must be > 0"):
+            gaia.symlog_scaled(y, scale, y_max)
+
+
+def test_flow_time_weights_are_validated(generator):
+    for weights in ((0.8, 0.7), (1.2, -0.2), (0.5, 0.5 - 1e-9)):
+        with pytest.raises(ValueError, match="weights must be non-negative and sum to 1"):
+            gaia.sample_flow_time(10, generator, weights=weights)
+    only_first = gaia.sample_flow_time(2000, generator, weights=(1.0, 0.0))   # a zero weight is allowed
+    assert float(torch.logit(only_first).mean()) == pytest.approx(0.5, abs=0.15)
 
 
 def test_bimodal_logit_normal_sampler(generator):
@@ -97,3 +117,29 @@ def test_tmrope_ids():
     assert audio[0].tolist() == [6, 7, 8, 9]                      # one id per 40 ms frame
     video_t = ids[0, 13:].tolist()
     assert video_t == [10, 10, 12, 12, 14, 14]                    # 80 ms per frame at 12.5 fps
+
+
+def test_fsq_forward_value_and_shapes(generator):
+    assert fsq.fsq_quantize(torch.tensor([0.7, -3.0, 0.2]), 1).tolist() == [1.0, -1.0, 0.0]
+    h = torch.randn(50, 3, generator=generator) * 4
+    hg = h.clone().requires_grad_(True)
+    assert torch.equal(fsq.fsq_quantize(hg, 2).detach(), fsq.fsq_quantize(h, 2))   # same forward value
+    q = fsq.fsq_quantize(torch.randn(2, 5, 3, generator=generator) * 3, 1)
+    index = fsq.fsq_encode(q, 1)
+    assert index.shape == (2, 5) and torch.equal(fsq.fsq_decode(index, 1, 3), q)
+    with pytest.raises(ValueError, match="levels outside"):
+        fsq.fsq_encode(torch.tensor([[-2.0, 0.0]]), 1)
+
+
+def test_tmrope_defaults_and_frame_times():
+    empty = [fsq.Segment("text"), fsq.Segment("audio"), fsq.Segment("image", width=3),
+             fsq.Segment("image", height=2), fsq.Segment("video", height=1, width=1)]
+    for seg in empty:                                   # default sizes are 0: no tokens
+        assert fsq.tmrope_position_ids([seg]).shape == (3, 0)
+    assert fsq.tmrope_position_ids([]).shape == (3, 0)
+    # 30 fps: frame k starts at 33.3 k ms, temporal id floor(33.3 k / 40) = 0, 0, 1, 2.
+    ids = fsq.tmrope_position_ids([fsq.Segment("video", frames=4, height=1, width=1, fps=30.0)])
+    assert ids[0].tolist() == [0, 0, 1, 2]
+    # Default 25 fps: one id per frame, still exact at frame 1000.
+    ids = fsq.tmrope_position_ids([fsq.Segment("video", frames=1001, height=1, width=1)])
+    assert ids[0, -1].item() == 1000 and ids[0, 1].item() == 1

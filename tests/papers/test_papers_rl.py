@@ -140,3 +140,44 @@ def test_grpo_loss_closed_form():
     # clip 0.3: min(1.5, 1.3) = 1.3, min(-0.5, -0.7) = -0.7, surrogate -0.3; beta 0.5.
     got = grpo.grpo_loss(logp_new, logp_old, logp_ref, rewards, clip_eps=0.3, kl_beta=0.5)
     assert float(got) == pytest.approx(-0.3 + 0.5 * kl, rel=1e-12)
+
+
+def test_shortcut_schedule_validation_and_coverage(generator):
+    tau, d = dreamer.shortcut_schedule(1, 10, generator)
+    assert tau.tolist() == [0.0] * 10 and d.tolist() == [1.0] * 10
+    for k_max in (0, 3, 6):
+        with pytest.raises(ValueError, match=f"k_max must be a power of two >= 1; got {k_max}"):
+            dreamer.shortcut_schedule(k_max, 10, generator)
+    tau, d = dreamer.shortcut_schedule(4, 4000, generator)
+    for k in (1, 2, 4):                                  # every grid step 0..k-1 is drawn
+        steps = set((tau[d == 1 / k] * k).round().tolist())
+        assert steps == set(float(s) for s in range(k))
+
+
+def test_x_to_v_rejects_the_clean_end():
+    z = torch.zeros(2, dtype=torch.float64)
+    for tau in (1.0, torch.tensor([0.5, 1.0], dtype=torch.float64)):
+        with pytest.raises(ValueError, match="x_to_v needs tau < 1"):
+            dreamer.x_to_v(z, z, tau)
+
+
+def test_lambda_returns_defaults_and_shapes(generator):
+    r = torch.randn(6, generator=generator, dtype=torch.float64)
+    v = torch.randn(6, generator=generator, dtype=torch.float64)
+    want = torch.tensor([_brute_lambda_return(r, v, 0.997, 0.95, t) for t in range(6)], dtype=torch.float64)
+    torch.testing.assert_close(dreamer.lambda_returns(r, v), want)
+    with pytest.raises(ValueError, match=r"rewards and values must have one shape; got \(6,\) and \(5,\)"):
+        dreamer.lambda_returns(r, v[:5])
+
+
+def test_group_advantages_edge_groups():
+    assert grpo.group_advantages(torch.tensor([[3.0]])).tolist() == [[0.0]]        # a group of one
+    assert grpo.group_advantages(torch.zeros(2, 4)).tolist() == [[0.0] * 4] * 2
+    assert grpo.group_advantages(torch.tensor([1, 0, 1, 0])).tolist() == [1.0, -1.0, 1.0, -1.0]   # pass/fail
+    big = torch.tensor([1e6, 1e6 * (1 + 2 ** -52), 1e6], dtype=torch.float64)      # equal up to rounding
+    assert grpo.group_advantages(big).tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="non-empty group"):
+        grpo.group_advantages(torch.zeros(3, 0))
+    for eps in (0.0, 1.0):
+        with pytest.raises(ValueError, match=f"clip_eps must be in \\(0, 1\\); got {eps}"):
+            grpo.clipped_surrogate(torch.zeros(2), torch.zeros(2), torch.ones(2), clip_eps=eps)

@@ -190,3 +190,12 @@ def test_measured_error_rounds_inputs_and_literals():
     got = r.measured_error(expr, {"x": torch.tensor([3.0 + 2.0 ** -11])}, "binary16")
     assert float(got) == pytest.approx(abs(np.log(0.2998046875 / 0.30000000000000004)), rel=1e-12)
     assert float(got) <= r.forward_error_grade(expr, "binary16").value
+
+
+def test_relative_precision_rejects_zero_and_mixed_signs():
+    assert float(r.relative_precision(2.0, 1.0)) == pytest.approx(np.log(2.0))
+    for a, b in (([1.0, 0.0], [1.0, 1.0]), (0.0, 1.0), (1.0, 0.0), ([1.0, -1.0], [1.0, 1.0])):
+        with pytest.raises(ValueError, match="nonzero arguments of the same sign"):
+            r.relative_precision(torch.tensor(a), torch.tensor(b))
+    with pytest.raises(ValueError, match="literals must be positive in this fragment; got 0.0"):
+        r.forward_error_grade(r.Lit(0.0), "binary32")

@@ -79,6 +79,8 @@ def test_newton_polishing_gives_roots_to_a_few_ulps(roots):
     ((0.0, 1.0, 0.0, 0.0), [0.0]),                # t^2: q = 0
     ((0.0, 1.0, -5.8, 8.41), [2.9]),              # (t - 2.9)^2: the discriminant rounds below 0
     ((0.0, 1.0, -10.6, 28.09), [5.3]),            # (t - 5.3)^2: likewise
+    ((1.0, 0.0, 0.0, 0.5), [-(0.5 ** (1 / 3))]),  # depressed cubic with p = 0, q = 1/2
+    ((1.0, 0.0, 0.0, -8.0), [2.0]),
 ])
 def test_quadratic_special_cases(coeffs, roots):
     assert sdf.solve_polynomial(*coeffs) == pytest.approx(roots, rel=1e-12, abs=1e-15)
@@ -156,3 +158,56 @@ def test_ray_that_misses_and_shadow_rays():
     beside = torch.tensor([0.5, 0.5, 6.0], dtype=torch.float64)
     assert sdf.shadow(grid, behind, light) == 0.0
     assert sdf.shadow(grid, beside, torch.tensor([11.0, 0.5, 6.0], dtype=torch.float64)) == 1.0
+
+
+def _ray(grid, origin, direction, **kwargs):
+    return sdf.trace_ray(grid, torch.tensor(origin, dtype=torch.float64),
+                         torch.tensor(direction, dtype=torch.float64), **kwargs)
+
+
+def test_rays_along_a_grid_line_by_hand():
+    # On the grid line y = z = 6 the interpolant is linear between nodes: the sphere's values at
+    # x = 2 and 3 are 0.7 and -0.3, so the surface is at x = 2.7 (and at 9.3 on the far side).
+    grid = _sphere_grid()
+    inside = _ray(grid, (0.5, 6.0, 6.0), (1.0, 0.0, 0.0))
+    assert inside.t == pytest.approx(2.2, abs=1e-12) and inside.voxel == (2, 6, 6)
+    assert inside.point.tolist() == pytest.approx([2.7, 6.0, 6.0], abs=1e-12) and float(inside.normal[0]) < -0.9
+    entering = _ray(grid, (-3.0, 6.0, 6.0), (1.0, 0.0, 0.0))          # starts 3 cells outside
+    assert entering.t == pytest.approx(5.7, abs=1e-12) and entering.voxel == (2, 6, 6)
+    back = _ray(grid, (11.5, 6.0, 6.0), (-1.0, 0.0, 0.0))
+    assert back.t == pytest.approx(2.2, abs=1e-12) and back.voxel == (9, 6, 6) and float(back.normal[0]) > 0.9
+    down = _ray(grid, (6.0, 6.0, 15.0), (0.0, 0.0, -1.0))
+    assert down.t == pytest.approx(5.7, abs=1e-12) and down.voxel == (6, 6, 9)
+    world = _ray(grid, (-6.0, 12.0, 12.0), (1.0, 0.0, 0.0), voxel_size=2.0)    # the same ray, 2 units a cell
+    assert world.t == pytest.approx(11.4, abs=1e-12)
+    assert world.point.tolist() == pytest.approx([5.4, 12.0, 12.0], abs=1e-12) and world.voxel == (2, 6, 6)
+    assert _ray(grid, (0.5, 6.0, 6.0), (1.0, 0.0, 0.0), t_max=2.0) is None      # stops short
+    assert _ray(grid, (0.5, 6.0, 6.0), (1.0, 0.0, 0.0), t_max=2.3).t == pytest.approx(2.2)
+    assert _ray(grid, (6.0, 13.0, 6.0), (1.0, 0.0, 0.0)) is None      # parallel to the box, outside it
+    assert _ray(grid, (6.0, -1.0, 6.0), (1.0, 0.0, 0.0)) is None
+    assert _ray(grid, (-3.0, 6.0, 6.0), (-1.0, 0.0, 0.0)) is None     # pointing away from the box
+
+
+def test_trace_ray_validation():
+    with pytest.raises(ValueError, match=r"grid must have shape \(X, Y, Z\) with every size >= 2; got \(4, 4\)"):
+        sdf.trace_ray(torch.zeros(4, 4), torch.zeros(3), torch.ones(3))
+    with pytest.raises(ValueError, match="every size >= 2"):
+        sdf.trace_ray(torch.zeros(4, 1, 4), torch.zeros(3), torch.ones(3))
+    for size in (0.0, -1.0):
+        with pytest.raises(ValueError, match="voxel_size must be > 0"):
+            sdf.trace_ray(torch.zeros(2, 2, 2), torch.zeros(3), torch.ones(3), voxel_size=size)
+    # The smallest grid: one voxel whose plane x = 0.5 crosses zero.
+    plane = torch.tensor([-0.5, 0.5], dtype=torch.float64)[:, None, None].expand(2, 2, 2).contiguous()
+    hit = _ray(plane, (0.0, 0.5, 0.5), (1.0, 0.0, 0.0))
+    assert hit.t == pytest.approx(0.5, abs=1e-12) and hit.normal.tolist() == pytest.approx([1.0, 0.0, 0.0])
+
+
+def test_shadow_rays_near_the_surface():
+    grid = _sphere_grid()
+    shadow = lambda p, light: sdf.shadow(grid, torch.tensor(p, dtype=torch.float64),  # noqa: E731
+                                         torch.tensor(light, dtype=torch.float64))
+    assert shadow((0.5, 6.0, 6.0), (2.69995, 6.0, 6.0)) == 1.0       # the light is just before the surface
+    assert shadow((0.5, 6.0, 6.0), (2.7001, 6.0, 6.0)) == 0.0        # just behind it
+    assert shadow((2.6999, 6.0, 6.0), (0.5, 6.0, 6.0)) == 1.0        # lit from the open side
+    assert shadow((2.5, 6.0, 6.0), (3.5, 6.0, 6.0)) == 0.0           # 1 unit away, surface between
+    assert shadow((2.5, 6.0, 6.0), (2.5, 6.0, 6.0)) == 1.0           # the light at the point

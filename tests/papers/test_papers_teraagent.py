@@ -119,3 +119,40 @@ def test_diffusive_balance_conserves_and_converges():
     assert spreads[-1] < 1.0
     with pytest.raises(ValueError, match="alpha"):
         ta.diffusive_balance(loads, edges, alpha=0.6)
+
+
+def test_partition_validation():
+    assert len(ta.partition_domain((0.0,), (1.0,), (1,))) == 1
+    bad = [((0.0, 0.0), (1.0, 1.0), (2, 0)), ((0.0, 0.0), (1.0, 0.0), (2, 2)), ((0.0,), (1.0, 1.0), (2, 2)),
+           ((0.0, 2.0), (1.0, 1.0), (1, 1))]
+    for lo, hi, ranks in bad:
+        with pytest.raises(ValueError, match="need lo < hi per axis and ranks >= 1 per axis"):
+            ta.partition_domain(lo, hi, ranks)
+
+
+def test_aura_boundary_and_empty_reference():
+    box = ta.Box((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0, 0, 0))
+    points = torch.tensor([[1.5, 0.5, 0.5], [1.5001, 0.5, 0.5], [-0.375, -0.5, 0.5], [-0.376, -0.5, 0.5],
+                           [0.5, 0.5, 0.5]], dtype=torch.float64)
+    owners = torch.tensor([1, 1, 1, 1, 0])
+    # Gaps to the box: 0.5 along x, then 0.5001; diagonally (0.375, 0.5), exactly 0.625, then more.
+    # A distance equal to the radius is inside the aura (sums and roots here are exact).
+    assert ta.aura_mask(points, box, 0.5, owners, 0).tolist() == [True, False, False, False, False]
+    assert ta.aura_mask(points, box, 0.625, owners, 0).tolist() == [True, True, True, False, False]
+    ids, state = torch.tensor([4, 9]), torch.randn(2, 3, dtype=torch.float64)
+    delta = ta.delta_encode(ids, state, torch.tensor([], dtype=torch.int64), torch.zeros(0, 3, dtype=torch.float64))
+    assert delta.new_ids.tolist() == [4, 9] and torch.equal(delta.new_state, state)
+    one = ta.delta_encode(ids[:1], state[:1], ids[:1], state[:1])     # a one-agent reference, unchanged
+    assert one.nbytes() == 0
+
+
+def test_diffusive_balance_by_hand():
+    # Default alpha 1/4 and one sweep: 4 and 0 exchange 1/4 * 4 = 1.
+    loads, flow = ta.diffusive_balance(torch.tensor([4.0, 0.0]), [(0, 1)])
+    assert loads.tolist() == [3.0, 1.0] and flow.tolist() == [1.0]
+    loads, flow = ta.diffusive_balance(torch.tensor([0.0, 8.0, 0.0]), [(0, 1), (1, 2)], alpha=0.25, sweeps=2)
+    # Sweep 1: flows -2, 2 -> (2, 4, 2); sweep 2: flows -0.5, 0.5 -> (2.5, 3, 2.5).
+    assert loads.tolist() == [2.5, 3.0, 2.5] and flow.tolist() == [-2.5, 2.5]
+    for alpha in (0.0, 0.5):                          # the middle rank has degree 2: alpha < 1/2
+        with pytest.raises(ValueError, match="alpha must be in"):
+            ta.diffusive_balance(torch.tensor([0.0, 8.0, 0.0]), [(0, 1), (1, 2)], alpha=alpha)

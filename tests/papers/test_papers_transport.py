@@ -45,3 +45,26 @@ def test_advection_oracles(generator):
     half[..., 0], half[..., 1] = 0.3, 0.6
     out = ct.advect(linear, half, dt=1.0, boundary="clamp")
     torch.testing.assert_close(out[1:, 1:], (0.5 * (i - 0.3) - 0.25 * (j - 0.6))[1:, 1:])
+
+
+def test_advection_past_the_edges_by_hand():
+    # Shift 2.5 cells along axis 0: row i samples x = i - 2.5. Clamped, rows 0..2 (x <= -0.5)
+    # read row 0 and row 3 averages rows 0 and 1; periodic, row 0 averages rows h - 3 and h - 2.
+    field = torch.arange(6.0, dtype=torch.float64)[:, None].repeat(1, 4) ** 2      # row r holds r^2
+    v = torch.zeros(6, 4, 2, dtype=torch.float64)
+    v[..., 0] = 2.5
+    clamped = ct.advect(field, v, boundary="clamp")[:, 0].tolist()
+    assert clamped == [0.0, 0.0, 0.0, 0.5, 2.5, 6.5]
+    periodic = ct.advect(field, v, boundary="periodic")[:, 0].tolist()
+    assert periodic == [(9 + 16) / 2, (16 + 25) / 2, (25 + 0) / 2, 0.5, 2.5, 6.5]
+    backwards = ct.advect(field, -v, boundary="clamp")[:, 0].tolist()    # x = i + 2.5
+    assert backwards == [(4 + 9) / 2, (9 + 16) / 2, (16 + 25) / 2, 25.0, 25.0, 25.0]
+    with pytest.raises(ValueError, match="boundary must be 'periodic' or 'clamp'; got 'wrap'"):
+        ct.advect(field, v, boundary="wrap")
+    with pytest.raises(ValueError, match=r"velocity must have shape \(6, 4, 2\)"):
+        ct.advect(field, v[:5])
+
+
+def test_entropy_default_bins():
+    assert ct.entropy_bits(torch.arange(512.0)) == pytest.approx(8.0)     # 2 samples in each of 256 bins
+    assert ct.entropy_bits(torch.tensor([0.0, 1.0]), bins=2) == 1.0

@@ -67,8 +67,8 @@ def advect(field: torch.Tensor, velocity: torch.Tensor, dt: float = 1.0,
                             torch.arange(w, dtype=f.dtype, device=f.device), indexing="ij")
     x = ii - dt * velocity[..., 0].to(f.dtype)
     y = jj - dt * velocity[..., 1].to(f.dtype)
-    if boundary == "clamp":
-        x, y = x.clamp(0, h - 1), y.clamp(0, w - 1)
+    # "clamp" needs no clamp of x and y: beyond an edge both corners of the cell clamp to the
+    # edge sample, so the interpolant is that sample whatever the weights.
     x0, y0 = torch.floor(x), torch.floor(y)
     fx, fy = x - x0, y - y0
     x0, y0 = x0.to(torch.int64), y0.to(torch.int64)

@@ -77,7 +77,7 @@ def _bins_like(x: torch.Tensor, bins: torch.Tensor | None) -> torch.Tensor:
 def twohot_encode(x: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:
     bins = _bins_like(x, bins)
     y = symlog(x).clamp(bins[0], bins[-1])
-    hi = torch.searchsorted(bins, y.contiguous()).clamp(1, bins.numel() - 1)
+    hi = torch.searchsorted(bins, y.contiguous()).clamp_min(1)     # y <= bins[-1]: hi < len(bins)
     lo = hi - 1
     w_hi = (y - bins[lo]) / (bins[hi] - bins[lo])
     probs = torch.zeros(*x.shape, bins.numel(), dtype=x.dtype, device=x.device)

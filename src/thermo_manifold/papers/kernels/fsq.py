@@ -86,9 +86,8 @@ def tmrope_position_ids(segments: Sequence[Segment]) -> torch.Tensor:
             ids = start + torch.arange(seg.length)
             block = torch.stack((ids, ids, ids))
         else:
-            frames = 1 if seg.modality == "image" else seg.frames
-            t = torch.zeros(frames, dtype=torch.int64) if seg.modality == "image" else \
-                torch.floor(torch.arange(frames, dtype=torch.float64) * (1000.0 / seg.fps) / MS_PER_ID).to(torch.int64)
+            frames = 1 if seg.modality == "image" else seg.frames      # an image is one frame: t = 0
+            t = torch.floor(torch.arange(frames, dtype=torch.float64) * (1000.0 / seg.fps) / MS_PER_ID).to(torch.int64)
             tt, hh, ww = torch.meshgrid(t, torch.arange(seg.height), torch.arange(seg.width), indexing="ij")
             block = start + torch.stack((tt.reshape(-1), hh.reshape(-1), ww.reshape(-1)))
         parts.append(block)

@@ -19,11 +19,13 @@ def group_advantages(rewards: torch.Tensor) -> torch.Tensor:
     """rewards (..., G) -> advantages (..., G), population std (ddof = 0) as in the paper."""
     if rewards.shape[-1] < 1:
         raise ValueError("rewards need a non-empty group dimension")
+    if not rewards.is_floating_point():                 # integer or boolean rewards (pass/fail)
+        rewards = rewards.to(torch.get_default_dtype())
     centred = rewards - rewards.mean(dim=-1, keepdim=True)
     std = centred.pow(2).mean(dim=-1, keepdim=True).sqrt()
     # A group whose rewards agree up to rounding carries no signal. Its float mean is not exactly
     # the common value, so without this test the rounding residue would be blown up to +-1.
-    eps = torch.finfo(rewards.dtype).eps if rewards.is_floating_point() else 0.0
+    eps = torch.finfo(rewards.dtype).eps
     spread = rewards.amax(dim=-1, keepdim=True) - rewards.amin(dim=-1, keepdim=True)
     flat = spread <= 4 * eps * rewards.abs().amax(dim=-1, keepdim=True)
     safe = torch.where(flat, torch.ones_like(std), std)
