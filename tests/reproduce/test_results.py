@@ -134,3 +134,15 @@ def test_render_only_rewrites_blocks_from_the_stored_raw(repo: Path):
     doc.write_text(doc.read_text().replace("| 42 |", "| tampered |"))
     render_only(docs, entry)
     assert check(docs, [entry]).problems == []
+
+
+def test_check_passes_whatever_the_wall_time_rounds_to(repo: Path, monkeypatch):
+    """The stamp's seconds are rounded once, before rendering, so re-rendering agrees."""
+    import thermo_manifold.reproduce.results as results
+
+    clock = iter([0.0, 143.46])
+    monkeypatch.setattr(results.time, "perf_counter", lambda: next(clock))
+    docs, entry = Docs(repo / "docs", repo), _entry(repo)
+    run_and_write(docs, entry, quick=False, work=repo / "runs", allow_dirty=False)
+    assert json.loads((repo / "docs" / "results" / "demo.table.json").read_text())["seconds"] == 143.5
+    assert check(docs, [entry]).problems == []

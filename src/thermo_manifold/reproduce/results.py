@@ -77,7 +77,7 @@ def write(docs: Docs, entry: Entry, raw: dict, stamp: dict, command: str, second
     for name, content in blocks.items():
         text = replace_block(text, name, content)
     record = {"format": FORMAT, "name": entry.name, "command": command,
-              "runs": entry.commands("--quick" in command.split()), "seconds": round(seconds, 1),
+              "runs": entry.commands("--quick" in command.split()), "seconds": seconds,
               "stamp": stamp, "raw": raw, "blocks": blocks}
     results = docs.results(entry)
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,8 @@ def run_and_write(docs: Docs, entry: Entry, quick: bool, work: Path, allow_dirty
     stamp = machine_stamp(docs.repo, dirty)
     start = time.perf_counter()
     raw = entry.run(quick, work / entry.name)
-    seconds = time.perf_counter() - start
+    # Rounded once, before rendering: --check re-renders from the stored value.
+    seconds = round(time.perf_counter() - start, 1)
     write(docs, entry, raw, stamp, command, seconds)
     return seconds
 
