@@ -211,3 +211,22 @@ def test_shadow_rays_near_the_surface():
     assert shadow((2.6999, 6.0, 6.0), (0.5, 6.0, 6.0)) == 1.0        # lit from the open side
     assert shadow((2.5, 6.0, 6.0), (3.5, 6.0, 6.0)) == 0.0           # 1 unit away, surface between
     assert shadow((2.5, 6.0, 6.0), (2.5, 6.0, 6.0)) == 1.0           # the light at the point
+
+
+def test_rays_that_enter_the_box_obliquely_or_with_a_long_direction():
+    grid = _sphere_grid()
+    # An unnormalised direction measures t in its own units: twice as long, half the t.
+    assert _ray(grid, (-3.0, 6.0, 6.0), (2.0, 0.0, 0.0)).t == pytest.approx(2.85, abs=1e-12)
+    # Entering through an edge region: the ray reaches y = 0 first (s = 1) and x = 0 at s = 2.
+    origin = torch.tensor([-2.0, -1.0, 6.0], dtype=torch.float64)
+    direction = torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64) / 2 ** 0.5
+    hit = sdf.trace_ray(grid, origin, direction)
+    ts = torch.arange(2 * 2 ** 0.5, 12.0, 1e-3, dtype=torch.float64)        # from the entry point on
+    f = _interpolant_along(grid, origin, direction, ts)
+    first = int(torch.nonzero(f <= 0)[0])
+    lo, hi = float(ts[first - 1]), float(ts[first])
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        value = float(_interpolant_along(grid, origin, direction, torch.tensor([mid], dtype=torch.float64)))
+        lo, hi = (mid, hi) if value > 0 else (lo, mid)
+    assert hit is not None and hit.t == pytest.approx(lo, abs=1e-9)
