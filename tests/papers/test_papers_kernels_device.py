@@ -35,6 +35,7 @@ def _inputs(dtype: torch.dtype, device: torch.device | str = "cpu") -> dict[str,
         "ids": ids, "state": state, "new_state": state + (torch.arange(12) % 3 == 0)[:, None],
         "codes": torch.tensor([[-2.0, 0.0, 1.0], [2.0, -1.0, 0.0]]), "index": torch.tensor([0, 17, 124]),
         "loads": torch.tensor([4.0, 0.0, 1.0]), "z": torch.randn(4, 16, generator=g, dtype=torch.float64),
+        "signs": (torch.arange(16) % 3 == 0).to(torch.float64) * 2 - 1,
     }
     return {k: v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)
             for k, v in values.items()}
@@ -54,10 +55,16 @@ KERNELS: dict[str, Callable[[dict[str, torch.Tensor]], object]] = {
     "fsq_encode": lambda t: fsq.fsq_encode(t["codes"], 2),
     "fsq_decode": lambda t: fsq.fsq_decode(t["index"], 2, 3),
     "random_hadamard": lambda t: fp4.random_hadamard(t["z"], torch.Generator().manual_seed(1))[0],
+    "inverse_hadamard": lambda t: fp4.inverse_hadamard(t["z"], t["signs"]),
+    "round_e2m1": lambda t: fp4.round_e2m1(t["z"]),
+    "stochastic_round_e2m1": lambda t: fp4.stochastic_round_e2m1(t["z"], torch.Generator().manual_seed(2)),
+    "quantize_nvfp4": lambda t: fp4.quantize_nvfp4(t["z"]),
+    "quantize_mxfp4": lambda t: fp4.quantize_mxfp4(t["z"]),
 }
 META_KERNELS = ["twohot_encode", "twohot_decode", "advect", "owner", "aura_mask", "fsq_decode",
                 "diffusive_balance"]
-FLOAT_KERNELS = ["twohot_encode", "twohot_decode", "x_to_v", "advect", "random_hadamard"]
+FLOAT_KERNELS = ["twohot_encode", "twohot_decode", "x_to_v", "advect", "random_hadamard", "inverse_hadamard",
+                 "round_e2m1", "stochastic_round_e2m1"]
 
 
 def _tensors(result: object) -> list[torch.Tensor]:
