@@ -49,7 +49,8 @@ def _neighbours(mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
 
 
 @implements("FP4_ALL_THE_WAY", summary="round to nearest E2M1 value (ties to even code), saturating at 6",
-            oracle="every output is in {0, +-0.5, ..., +-6}; nearest by brute force; ties to even",
+            oracle="every output is in {0, +-0.5, ..., +-6}; nearest by brute force; every grid "
+                   "midpoint ties to the even code; the input dtype is kept",
             effects=(PURE, ROUNDING),
             fixes=("seed calls NVFP4 elements E4M3 (1-4-3); they are E2M1 (1 sign, 2 exponent, 1 mantissa)",))
 def round_e2m1(x: torch.Tensor) -> torch.Tensor:
@@ -112,10 +113,12 @@ def _round_codes(scaled: torch.Tensor, generator: torch.Generator | None) -> tor
 
 
 @implements("PRETRAINING_NVFP4", summary="NVFP4: E2M1 values, E4M3 scale per 16, FP32 global scale",
-            oracle="codes in the E2M1 grid; |value| <= 6 * block scale; block scales E4M3-representable",
+            oracle="hand-worked vectors: s = 6*448/amax, E4M3 block scales with a tie and a subnormal, "
+                   "encode scale s/stored, saturation, an all-zero block, zero padding; per-block "
+                   "error bounds for float16/bfloat16/float32 inputs at amax 1e-3, 0.04, 1, 1e3",
             effects=(ROUNDING, RANDOM_IF_SR),
             coeffects=(Coeffect(CoeffectKind.PARAMETER, "block = 16"),
-                       Coeffect(CoeffectKind.PRECISION, "float32 input")),
+                       Coeffect(CoeffectKind.PRECISION, "any float input; scales in float32")),
             fixes=("FP4_ALL_THE_WAY divides by amax / (M_FP4 * M_FP8 / M_FP4) = amax / 448; the block "
                    "decode scale is amax_b / 6, stored as e4m3(amax_b / 6 * s_enc) with s_enc = 6*448/amax",))
 def quantize_nvfp4(x: torch.Tensor, block: int = 16, generator: torch.Generator | None = None) -> Quantized:
@@ -137,7 +140,10 @@ def quantize_nvfp4(x: torch.Tensor, block: int = 16, generator: torch.Generator 
 
 
 @implements("QUARTET_FP4", summary="MXFP4: E2M1 values, power-of-two (E8M0) scale per 32",
-            oracle="codes in the E2M1 grid; scales are powers of two; |value| <= 6 * scale",
+            oracle="hand-worked OCP MX v1.0 vectors: scale 2^(floor(log2 amax) - 2) at the top of a "
+                   "binade, saturation, an all-zero block, the 2^-127 floor, zero padding, blocks of "
+                   "1; per-block error bounds for float16/bfloat16/float32 inputs at amax 1e-3, "
+                   "0.04, 1, 1e3",
             effects=(ROUNDING, RANDOM_IF_SR), coeffects=(Coeffect(CoeffectKind.PARAMETER, "block = 32"),))
 def quantize_mxfp4(x: torch.Tensor, block: int = 32, generator: torch.Generator | None = None) -> Quantized:
     """OCP MX: scale 2^(floor(log2 amax_b) - 2) (2 = E2M1's largest exponent), at least E8M0's
