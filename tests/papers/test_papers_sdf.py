@@ -126,6 +126,19 @@ def _interpolant_along(grid, origin, direction, ts):
     return sdf.trilinear(corners, pts - cell)
 
 
+def _first_root_by_sampling(grid, origin, direction, start, stop):
+    """Oracle: first sign change of the interpolant sampled every 1e-3 on [start, stop), then
+    50 bisection steps."""
+    ts = torch.arange(start, stop, 1e-3, dtype=torch.float64)
+    first = int(torch.nonzero(_interpolant_along(grid, origin, direction, ts) <= 0)[0])
+    lo, hi = float(ts[first - 1]), float(ts[first])
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        value = float(_interpolant_along(grid, origin, direction, torch.tensor([mid], dtype=torch.float64)))
+        lo, hi = (mid, hi) if value > 0 else (lo, mid)
+    return lo
+
+
 def test_trace_ray_matches_dense_sampling_of_the_interpolant(generator):
     grid = _sphere_grid()
     centre = torch.tensor([6.0, 6.0, 6.0], dtype=torch.float64)
@@ -135,16 +148,7 @@ def test_trace_ray_matches_dense_sampling_of_the_interpolant(generator):
         direction = (target - origin) / (target - origin).norm()
         hit = sdf.trace_ray(grid, origin, direction)
         assert hit is not None
-        # Oracle: first sign change of the interpolant sampled every 1e-3, then bisection.
-        ts = torch.arange(0.0, 10.0, 1e-3, dtype=torch.float64)
-        f = _interpolant_along(grid, origin, direction, ts)
-        first = int(torch.nonzero(f <= 0)[0])
-        lo, hi = float(ts[first - 1]), float(ts[first])
-        for _ in range(50):
-            mid = 0.5 * (lo + hi)
-            value = float(_interpolant_along(grid, origin, direction, torch.tensor([mid], dtype=torch.float64)))
-            lo, hi = (mid, hi) if value > 0 else (lo, mid)
-        assert hit.t == pytest.approx(lo, abs=1e-9)
+        assert hit.t == pytest.approx(_first_root_by_sampling(grid, origin, direction, 0.0, 10.0), abs=1e-9)
         radial = hit.point - centre
         assert float(hit.normal @ (radial / radial.norm())) > 0.98
 
@@ -221,12 +225,5 @@ def test_rays_that_enter_the_box_obliquely_or_with_a_long_direction():
     origin = torch.tensor([-2.0, -1.0, 6.0], dtype=torch.float64)
     direction = torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64) / 2 ** 0.5
     hit = sdf.trace_ray(grid, origin, direction)
-    ts = torch.arange(2 * 2 ** 0.5, 12.0, 1e-3, dtype=torch.float64)        # from the entry point on
-    f = _interpolant_along(grid, origin, direction, ts)
-    first = int(torch.nonzero(f <= 0)[0])
-    lo, hi = float(ts[first - 1]), float(ts[first])
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        value = float(_interpolant_along(grid, origin, direction, torch.tensor([mid], dtype=torch.float64)))
-        lo, hi = (mid, hi) if value > 0 else (lo, mid)
-    assert hit is not None and hit.t == pytest.approx(lo, abs=1e-9)
+    expected = _first_root_by_sampling(grid, origin, direction, 2 * 2 ** 0.5, 12.0)   # from the entry point on
+    assert hit is not None and hit.t == pytest.approx(expected, abs=1e-9)
