@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,7 +68,7 @@ def main(argv: Sequence[str]) -> int:
     known = by_name()
     if args.list:
         return _list(entries())
-    if sum(map(bool, (args.check, bool(args.names)))) != 1:
+    if args.check == bool(args.names):     # exactly one of the two
         raise UserError("reproduce: give entry names, `all`, --list or --check")
     docs = _docs_dir(args.docs)
     if args.check:

@@ -9,6 +9,7 @@ entry changed since the stamped commit.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +67,6 @@ def _check_writable(docs: Docs, entry: Entry) -> str:
 
 
 def _writable(path: Path) -> bool:
-    import os
-
     return path.exists() and os.access(path, os.W_OK) and (path.is_dir() or path.is_file())
 
 
