@@ -36,7 +36,9 @@ from thermo_manifold.physics.reference import (
 )
 
 RTOL = 1e-9
-CUMULATIVE = ("gravity_work", "pressure_work", "contact_work", "radiated", "dissipated")
+CUMULATIVE = ("gravity_work", "pressure_work", "contact_work", "radiated", "dissipated",
+              "clamp_work")
+CONTACTS = pytest.mark.parametrize("contact", ["spring_dashpot", "seed"])
 
 
 # ---------------------------------------------------------------------- helpers
@@ -47,6 +49,7 @@ def engine_flows(result, previous: dict[str, float] | None) -> dict[str, float]:
         key: getattr(ledger, key) - (previous[key] if previous else 0.0) for key in CUMULATIVE
     }
     flows["potential"] = ledger.potential
+    flows["contact_potential"] = ledger.contact_potential
     flows["collision_pairs"] = result.collision_pairs
     return flows
 
@@ -64,7 +67,8 @@ def assert_states_close(engine_state: ParticleState, reference: dict[str, np.nda
 
 def assert_flows_close(actual: dict, expected: dict, energy_scale: float, step: int) -> None:
     assert actual["collision_pairs"] == expected["collision_pairs"], f"pairs at step {step}"
-    for key in FLOW_KEYS:
+    assert set(FLOW_KEYS) <= set(expected)
+    for key in expected:  # the seed's step reports no clamp work or contact potential
         if key == "collision_pairs":
             continue
         tolerance = RTOL * abs(expected[key]) + 1e-12 * energy_scale
@@ -73,7 +77,7 @@ def assert_flows_close(actual: dict, expected: dict, energy_scale: float, step: 
 
 
 def energy_scale_of(state: ParticleState, flows: dict) -> float:
-    return particle_energy(state) + sum(abs(flows[k]) for k in CUMULATIVE) + abs(
+    return particle_energy(state) + sum(abs(flows.get(k, 0.0)) for k in CUMULATIVE) + abs(
         flows["potential"])
 
 
@@ -144,15 +148,17 @@ def test_jacobi_is_not_mirrored():
 
 
 # ---------------------------------------------------------------------- engine vs reference
-def test_gas_scenario_matches_engine():
-    config = gas_config(500, 8)
+@CONTACTS
+def test_gas_scenario_matches_engine(contact):
+    config = gas_config(500, 8, contact=contact)
     state = gas_state(500, config, make_generator(11), dtype=torch.float64)
     flows = run_chained(config, state, steps=4)
     assert all(f["collision_pairs"] > 0 for f in flows)
 
 
-def test_dense_cluster_matches_engine():
-    config = PhysicsConfig(grid_size=(8, 8, 8))
+@CONTACTS
+def test_dense_cluster_matches_engine(contact):
+    config = PhysicsConfig(grid_size=(8, 8, 8), contact=contact)
     state = random_state(400, config, make_generator(12), dtype=torch.float64)
     flows = run_chained(config, state, steps=4)
     assert all(f["collision_pairs"] > 1000 for f in flows)
@@ -187,11 +193,15 @@ def stress_state(n: int, config: PhysicsConfig, generator: torch.Generator) -> P
     return state.replace(positions=positions, velocities=velocities, heats=heats, masses=masses)
 
 
-def test_stress_limiters_match_engine():
+@CONTACTS
+def test_stress_limiters_match_engine(contact):
     """Every clamp and limiter active. Compared one step at a time from the engine's own state,
     with heats clamped at 0 first (see test_collision_heat_stays_non_negative)."""
     config = gas_config(400, 8, k_B=5.0, thermal_conductivity=5.0, sigma_SB=1.0,
-                        emissivity=1.0, max_acceleration=0.5, tau_thermalization=0.005, G=0.05)
+                        emissivity=1.0, max_acceleration=0.5, tau_thermalization=0.005, G=0.05,
+                        contact=contact,
+                        # a spring stiff enough to matter and soft enough for masses of 1e-6
+                        young_modulus=1000.0 if contact == "seed" else 0.01)
     state = stress_state(400, config, make_generator(3))
     engine = ManifoldPhysics(config, dtype=torch.float64)
     previous = None
@@ -233,7 +243,7 @@ def test_collision_heat_stays_non_negative():
 
 def test_reference_conserves_ledger():
     """The reference's flows close the energy balance exactly like the engine's ledger."""
-    config = gas_config(300, 8)
+    config = gas_config(300, 8, contact="seed")
     state = state_to_numpy(gas_state(300, config, make_generator(5), dtype=torch.float64))
 
     def energy(s):
@@ -248,8 +258,9 @@ def test_reference_conserves_ledger():
         assert math.isclose(energy(state), expected, rel_tol=1e-12, abs_tol=1e-9)
 
 
+@CONTACTS
 @pytest.mark.parametrize("n", [0, 1, 2])
-def test_tiny_states_match_engine(n):
-    config = gas_config(max(n, 1), 4)
+def test_tiny_states_match_engine(n, contact):
+    config = gas_config(max(n, 1), 4, contact=contact)
     state = gas_state(n, config, make_generator(n), dtype=torch.float64)
     run_chained(config, state, steps=2)

@@ -97,6 +97,27 @@ def _rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return values.index_select(0, index)
 
 
+def contact_conduction(left: torch.Tensor, right: torch.Tensor, overlap: torch.Tensor,
+                       heats: torch.Tensor, m_l: torch.Tensor, m_r: torch.Tensor,
+                       conductivity: float, specific_heat: float, dt: float) -> torch.Tensor:
+    """Per-pair heat flow of contact conduction, positive = from `right` into `left`:
+    k * overlap^2 * (T_r - T_l) dt with T = Q / (m c_v), never past the pair's common
+    temperature, and scaled down for a donor that would give more heat than it holds."""
+    c_l, c_r = m_l * specific_heat, m_r * specific_heat
+    t_l, t_r = _rows(heats, left) / c_l, _rows(heats, right) / c_r
+    gap = t_r - t_l
+    flow = conductivity * overlap**2 * gap * dt
+    equalising = gap * c_l * c_r / (c_l + c_r)  # the flow that would equalise the pair
+    flow = torch.where(flow.abs() > equalising.abs(), equalising, flow)
+    donor = torch.where(flow > 0, right, left)
+    given = torch.zeros_like(heats).index_add_(0, donor, flow.abs())
+    # A few ulps of headroom: the donor's index_add of many flows must not round below zero.
+    headroom = 1.0 - 64.0 * torch.finfo(heats.dtype).eps
+    limit = torch.where(given > heats * headroom,
+                        headroom * heats / torch.where(given > 0, given, 1.0), 1.0)
+    return flow * _rows(limit, donor)
+
+
 @dataclass
 class CollisionResult:
     velocities: torch.Tensor
@@ -141,22 +162,8 @@ def resolve_pairs(
     new_velocities.index_add_(0, right, -kick / m_r[:, None])
 
     dissipation = torch.where(approaching, 0.5 * m_eff * v_n**2 * (1.0 - restitution**2), 0.0)
-
-    # Contact conduction, positive = heat flowing from `right` into `left`.
-    c_l, c_r = m_l * specific_heat, m_r * specific_heat
-    t_l, t_r = _rows(heats, left) / c_l, _rows(heats, right) / c_r
-    gap = t_r - t_l
-    flow = thermal_conductivity * overlap**2 * gap * dt
-    equalising = gap * c_l * c_r / (c_l + c_r)  # the flow that would equalise the pair
-    flow = torch.where(flow.abs() > equalising.abs(), equalising, flow)
-    donor = torch.where(flow > 0, right, left)
-    given = torch.zeros_like(heats).index_add_(0, donor, flow.abs())
-    # A few ulps of headroom: the donor's index_add of many flows must not round below zero.
-    headroom = 1.0 - 64.0 * torch.finfo(heats.dtype).eps
-    limit = torch.where(given > heats * headroom,
-                        headroom * heats / torch.where(given > 0, given, 1.0), 1.0)
-    flow = flow * _rows(limit, donor)
-
+    flow = contact_conduction(left, right, overlap, heats, m_l, m_r,
+                              thermal_conductivity, specific_heat, dt)
     new_heats = heats.clone()
     new_heats.index_add_(0, left, 0.5 * dissipation + flow)
     new_heats.index_add_(0, right, 0.5 * dissipation - flow)
@@ -167,4 +174,5 @@ def resolve_pairs(
     return CollisionResult(new_velocities, new_heats, int(left.numel()), dissipated, contact_work)
 
 
-__all__ = ["CollisionResult", "brute_force_pairs", "cell_list_pairs", "resolve_pairs"]
+__all__ = ["CollisionResult", "brute_force_pairs", "cell_list_pairs", "contact_conduction",
+           "resolve_pairs"]

@@ -18,6 +18,10 @@ from thermo_manifold.config_io import read_toml_table, reject_unknown_fields
 
 POISSON_METHODS = ("spectral", "jacobi")
 COLLISION_METHODS = ("cell_list", "brute_force")
+# "spring_dashpot": the linear spring-dashpot contact (Cundall and Strack 1979) with the
+# conservative forces integrated kick-drift-kick; "seed": the seed's step (explicit kicks, drift,
+# then the restitution impulse plus soft push), measured to be an energy source (docs/physics.md).
+CONTACT_MODELS = ("spring_dashpot", "seed")
 
 # Explicit 7-point diffusion is stable while alpha * dt / h^2 <= 1/6.
 DIFFUSION_STABILITY_LIMIT = 1.0 / 6.0
@@ -67,6 +71,7 @@ class PhysicsConfig:
     # Stage switches.
     collisions: bool = True
     collision_method: str = "cell_list"
+    contact: str = "spring_dashpot"
 
     def __post_init__(self) -> None:
         grid = tuple(self.grid_size) if isinstance(self.grid_size, (list, tuple)) else None
@@ -101,6 +106,8 @@ class PhysicsConfig:
                 f"collision_method must be one of {COLLISION_METHODS}; "
                 f"got {self.collision_method!r}"
             )
+        if self.contact not in CONTACT_MODELS:
+            raise ValueError(f"contact must be one of {CONTACT_MODELS}; got {self.contact!r}")
         if not isinstance(self.collisions, bool):
             raise ValueError(f"collisions must be true or false; got {self.collisions!r}")
         number = self.diffusion_number
@@ -159,6 +166,7 @@ def gas_config(num_particles: int, grid: int, **overrides: Any) -> PhysicsConfig
 
 __all__ = [
     "COLLISION_METHODS",
+    "CONTACT_MODELS",
     "DIFFUSION_STABILITY_LIMIT",
     "POISSON_METHODS",
     "PhysicsConfig",

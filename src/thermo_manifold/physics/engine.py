@@ -1,18 +1,26 @@
-"""`ManifoldPhysics`: one physics step over a `ParticleState`, in the seed's stage order.
+"""`ManifoldPhysics`: one physics step over a `ParticleState`.
 
-1. scatter   cloud-in-cell deposit of mass and heat (heat capacity = c_v * mass field)
-2. gravity   laplacian(phi) = 4 pi G rho, spectral (default) or warm-started Jacobi
-3. heat      conservative diffusion of the heat field, handed back to the particles
-4. update    gather phi and T; gravity and pressure kicks (acceleration clamp), conduction,
-             radiation, thermalization, drag, speed clamp, drift, wall bounces
-5. collide   cell-list pairs closer than 2r: restitution, soft push, contact conduction
+Two step schemes, chosen by `PhysicsConfig.contact`:
+
+- "spring_dashpot" (default): the conservative forces (mesh gravity, contact springs) are
+  integrated kick-drift-kick (velocity Verlet, `verlet.py`), the dissipative and thermal parts
+  follow at the new positions (heat diffusion, contact dashpots and conduction, conduction with
+  the medium, radiation, thermalization, pressure kick, drag, speed limit). The forces at the new
+  positions are kept for the next step's first half kick, so a step solves Poisson once.
+- "seed": the seed's stage order, kept for comparison:
+  1. scatter   cloud-in-cell deposit of mass and heat (heat capacity = c_v * mass field)
+  2. gravity   laplacian(phi) = 4 pi G rho, spectral (default) or warm-started Jacobi
+  3. heat      conservative diffusion of the heat field, handed back to the particles
+  4. update    gather phi and T; gravity and pressure kicks (acceleration clamp), conduction,
+               radiation, thermalization, drag, speed clamp, drift, wall bounces
+  5. collide   cell-list pairs closer than 2r: restitution, soft push, contact conduction
 
 The heavy loops run as vectorised PyTorch (`kernels="torch"`, every device) or as compiled
 Numba loops on the CPU (`kernels="numba"`, the default there); tests hold the two to 1e-9.
 
 `step` validates the state before touching anything and returns a new state; the caller's
 tensors are never written. Every kinetic energy the step removes (drag, clamps, walls,
-inelastic collisions) becomes heat, and the energy ledger records every flow in or out.
+dashpots, inelastic collisions) becomes heat, and the energy ledger records every flow in or out.
 """
 
 from __future__ import annotations
@@ -29,10 +37,12 @@ import torch
 from thermo_manifold.physics import (
     collision_kernels,
     collisions,
+    contacts,
     grid,
     mesh_kernels,
     poisson,
     stages,
+    verlet,
 )
 from thermo_manifold.physics.config import PhysicsConfig
 from thermo_manifold.physics.ledger import EnergyLedger, particle_energy
@@ -68,6 +78,34 @@ class Fields:
     capacity: torch.Tensor
     temperature: torch.Tensor
     potential: torch.Tensor
+
+
+@dataclass
+class Mechanics:
+    """The conservative forces at one set of positions, and what they were computed from."""
+
+    positions: torch.Tensor  # copies: the cache is valid while the state's rows equal them
+    masses: torch.Tensor
+    gravity: torch.Tensor  # (N, 3) acceleration -grad phi (unclamped)
+    spring: torch.Tensor  # (N, 3) contact spring force
+    gravity_potential: float  # 1/2 sum m phi
+    contact_potential: float  # sum 1/2 k delta^2
+    # The step's own evaluation also keeps what the thermal part reuses; None when restored
+    # from a checkpoint.
+    stencil: object = None
+    mass_field: torch.Tensor | None = None
+    potential_field: torch.Tensor | None = None
+    poisson_residual: float = 0.0
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def matches(self, state: ParticleState) -> bool:
+        return (self.positions.shape == state.positions.shape
+                and torch.equal(self.positions, state.positions)
+                and torch.equal(self.masses, state.masses))
+
+
+_MECHANICS_SAVED = ("positions", "masses", "gravity", "spring", "gravity_potential",
+                    "contact_potential")
 
 
 @dataclass
@@ -109,6 +147,7 @@ class ManifoldPhysics:
         self.fields: Fields | None = None
         self.ledger: EnergyLedger | None = None
         self._warm_potential: torch.Tensor | None = None
+        self._mechanics: Mechanics | None = None  # forces at the last output's positions
         self.time_stages = False
         self._last_output: tuple | None = None
 
@@ -116,7 +155,13 @@ class ManifoldPhysics:
     def start_ledger(self, state: ParticleState) -> EnergyLedger:
         """Start (or restart) the energy ledger from `state`."""
         self._validate(state)
-        self.ledger = EnergyLedger.start(state)
+        if self.config.contact == "seed":
+            self.ledger = EnergyLedger.start(state)
+        else:
+            mech = self._evaluate_mechanics(state.positions, state.masses, {})
+            self._mechanics = mech
+            self.ledger = EnergyLedger.start(state, mech.gravity_potential,
+                                             mech.contact_potential, conservative=True)
         return self.ledger
 
     def add_particles(self, state: ParticleState, new: ParticleState) -> ParticleState:
@@ -124,7 +169,7 @@ class ManifoldPhysics:
         self._validate(state)
         self._validate(new)
         if self.ledger is None:
-            self.ledger = EnergyLedger.start(state)
+            self.start_ledger(state)
         self.ledger.injected += particle_energy(new)
         merged = ParticleState.concatenate(state, new)
         self.ledger.observe(merged)
@@ -139,7 +184,7 @@ class ManifoldPhysics:
                 f"{keep.dtype} {tuple(keep.shape)}"
             )
         if self.ledger is None:
-            self.ledger = EnergyLedger.start(state)
+            self.start_ledger(state)
         self.ledger.removed += particle_energy(state.select(~keep))
         kept = state.select(keep)
         self.ledger.observe(kept)
@@ -150,7 +195,10 @@ class ManifoldPhysics:
         (plain floats) and Jacobi's warm start (a tensor, or None). Checkpoints save this."""
         ledger = None if self.ledger is None else {
             f.name: getattr(self.ledger, f.name) for f in dataclasses.fields(EnergyLedger)}
-        return {"ledger": ledger, "warm_potential": self._warm_potential}
+        mechanics = None if self._mechanics is None else {
+            name: getattr(self._mechanics, name) for name in _MECHANICS_SAVED}
+        return {"ledger": ledger, "warm_potential": self._warm_potential,
+                "mechanics": mechanics}
 
     def load_state_dict(self, saved: dict) -> None:
         """Restore `state_dict()` output; validates everything before changing anything."""
@@ -160,7 +208,23 @@ class ManifoldPhysics:
             missing = ledger_fields - set(ledger)
             if missing:
                 raise ValueError(f"ledger is missing {sorted(missing)}")
-            ledger = EnergyLedger(**{name: float(ledger[name]) for name in ledger_fields})
+            ledger = EnergyLedger(**{name: bool(ledger[name]) if name == "conservative"
+                                     else float(ledger[name]) for name in ledger_fields})
+        mechanics = saved.get("mechanics")
+        if mechanics is not None:
+            missing = set(_MECHANICS_SAVED) - set(mechanics)
+            if missing:
+                raise ValueError(f"mechanics is missing {sorted(missing)}")
+            tensors = {name: mechanics[name] for name in _MECHANICS_SAVED[:4]}
+            n = tensors["masses"].shape[0] if isinstance(tensors["masses"], torch.Tensor) else -1
+            for name, value in tensors.items():
+                shape = (n,) if name == "masses" else (n, 3)
+                if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+                    raise ValueError(f"mechanics.{name} must be a tensor of shape {shape}")
+            mechanics = Mechanics(
+                **{name: value.to(self.device, self.dtype) for name, value in tensors.items()},
+                gravity_potential=float(mechanics["gravity_potential"]),
+                contact_potential=float(mechanics["contact_potential"]))
         warm = saved.get("warm_potential")
         if warm is not None:
             if not isinstance(warm, torch.Tensor) or tuple(warm.shape) != self.config.grid_size:
@@ -169,6 +233,7 @@ class ManifoldPhysics:
             warm = warm.to(self.device, self.dtype)
         self.ledger = ledger
         self._warm_potential = warm
+        self._mechanics = mechanics
 
     def record_external(self, state: ParticleState, energy_in: float) -> ParticleState:
         """Book energy that an outside agent (spectral carriers, an experiment) put into the
@@ -185,8 +250,15 @@ class ManifoldPhysics:
 
     # ------------------------------------------------------------------ the step
     def step(self, state: ParticleState) -> StepResult:
-        if not self._is_last_output(state):
+        known = self._is_last_output(state)
+        if not known:
             self._validate(state)
+        if self.config.contact == "seed":
+            return self._step_seed(state)
+        return self._step_verlet(state, known)
+
+    def _step_seed(self, state: ParticleState) -> StepResult:
+        """The seed's stage order: explicit kicks, drift, then impulse-plus-push collisions."""
         if self.ledger is None:
             self.ledger = EnergyLedger.start(state)
         cfg = self.config
@@ -203,16 +275,7 @@ class ManifoldPhysics:
             deposited = run["deposit"](stencil, m, state.heats, cfg)
 
         with self._stage("gravity", seconds):
-            source = (4.0 * math.pi * cfg.G / h**3) * deposited.mass_field
-            if cfg.poisson == "spectral":
-                phi = poisson.solve_spectral(source, h)
-            else:
-                warm = self._warm_potential
-                if warm is None or warm.shape != source.shape or warm.dtype != source.dtype:
-                    warm = torch.zeros_like(source)
-                phi = poisson.jacobi(warm, source, h, cfg.poisson_iterations)
-                self._warm_potential = phi
-            residual = poisson.residual(phi, source, h)
+            phi, residual = self._solve_gravity(deposited.mass_field)
 
         with self._stage("heat", seconds):
             exchanged = run["exchange_heat"](stencil, deposited.heat_field,
@@ -266,6 +329,138 @@ class ManifoldPhysics:
         self._remember_output(new_state)
         return StepResult(new_state, ledger.snapshot(), residual, pairs, seconds)
 
+    def _step_verlet(self, state: ParticleState, known: bool) -> StepResult:
+        """Kick-drift-kick for gravity and the contact springs, then the dissipative and
+        thermal parts at the new positions (see `verlet.py`)."""
+        cfg = self.config
+        seconds: dict[str, float] = {}
+        if self.ledger is None:
+            self.start_ledger(state)
+        ledger = self.ledger
+        start = self._mechanics_for(state, known, seconds)
+        m = state.masses
+
+        with self._stage("update", seconds):
+            first = verlet.half_kick(state.velocities, m, start.gravity, start.spring, cfg)
+            moved = verlet.drift(state.positions, first.velocities, m, cfg)
+        mech = self._evaluate_mechanics(moved.positions, m, seconds)
+        with self._stage("update", seconds):
+            second = verlet.half_kick(moved.velocities, m, mech.gravity, mech.spring, cfg)
+            heats = state.heats + moved.wall_loss
+
+        with self._stage("heat", seconds):
+            heat_field = mech.stencil.scatter(heats)
+            capacity_field = mech.mass_field * cfg.specific_heat
+            exchanged = self._stages["exchange_heat"](mech.stencil, heat_field, capacity_field,
+                                                      heats, m, cfg)
+        velocities, heats = second.velocities, exchanged.heats
+        contact_work = 0.0
+        dissipated = float(_sum64(moved.wall_loss))
+        with self._stage("collide", seconds):
+            if mech.pairs is not None and mech.pairs[0].numel():
+                damped = contacts.dashpot(
+                    *mech.pairs, moved.positions, velocities, heats, m,
+                    radius=cfg.particle_radius, young_modulus=cfg.young_modulus,
+                    restitution=cfg.restitution, thermal_conductivity=cfg.thermal_conductivity,
+                    specific_heat=cfg.specific_heat, dt=cfg.dt)
+                velocities, heats = damped.velocities, damped.heats
+                contact_work = float(damped.contact_work)
+                dissipated += float(damped.dissipated)
+        with self._stage("update", seconds):
+            rest = verlet.dissipate(mech.stencil, exchanged.temperature, capacity_field,
+                                    velocities, m, state.energies, heats, cfg)
+
+        new_state = ParticleState(
+            positions=moved.positions, velocities=rest.velocities, energies=rest.energies,
+            heats=rest.heats, excitations=state.excitations, masses=m, phases=state.phases)
+        ledger.gravity_work += float(first.gravity_work) + float(second.gravity_work)
+        ledger.clamp_work += float(first.clamp_work) + float(second.clamp_work)
+        ledger.pressure_work += float(rest.pressure_work)
+        ledger.contact_work += contact_work
+        ledger.radiated += float(rest.radiated)
+        ledger.dissipated += dissipated + float(rest.dissipated)
+        ledger.potential = mech.gravity_potential
+        ledger.contact_potential = mech.contact_potential
+        ledger.observe(new_state)
+        self.fields = Fields(mass=mech.mass_field, heat=exchanged.diffused,
+                             capacity=capacity_field, temperature=exchanged.temperature,
+                             potential=mech.potential_field)
+        self._mechanics = mech
+        self._remember_output(new_state)
+        pairs = 0 if mech.pairs is None else int(mech.pairs[0].numel())
+        return StepResult(new_state, ledger.snapshot(), mech.poisson_residual, pairs, seconds)
+
+    def _mechanics_for(self, state: ParticleState, known: bool,
+                       seconds: dict[str, float]) -> Mechanics:
+        """The forces at `state`'s positions: kept from the last step when the positions and
+        masses are unchanged, else evaluated again. A re-evaluation after the state was edited
+        (particles injected or removed) books the change of U_grav + U_c in the ledger."""
+        cached = self._mechanics
+        if cached is not None and (known or cached.matches(state)):
+            return cached
+        mech = self._evaluate_mechanics(state.positions, state.masses, seconds)
+        ledger = self.ledger
+        if ledger is not None and ledger.conservative:
+            ledger.potential_edits += (mech.gravity_potential + mech.contact_potential
+                                       - ledger.potential - ledger.contact_potential)
+            ledger.potential = mech.gravity_potential
+            ledger.contact_potential = mech.contact_potential
+        return mech
+
+    def _evaluate_mechanics(self, positions: torch.Tensor, masses: torch.Tensor,
+                            seconds: dict[str, float]) -> Mechanics:
+        """Mesh gravity and contact springs at `positions`: scatter, Poisson, gather of the
+        potential's gradient, pair search and spring forces."""
+        cfg = self.config
+        h, r = cfg.grid_spacing, cfg.particle_radius
+        with self._stage("scatter", seconds):
+            if self.kernels == "numba":
+                stencil = mesh_kernels.NumbaCloudInCell(positions, cfg.grid_size, h)
+            else:
+                stencil = self._stages["cloud_in_cell"](positions, cfg.grid_size, h)
+            mass_field = stencil.scatter(masses)
+        with self._stage("gravity", seconds):
+            phi, residual = self._solve_gravity(mass_field)
+            local_phi, grad_phi = stencil.gather_with_gradient(phi)
+            gravity_potential = 0.5 * float(_sum64(masses * local_phi))
+        pairs = None
+        spring = torch.zeros_like(positions)
+        contact_potential = 0.0
+        with self._stage("collide", seconds):
+            if cfg.collisions and positions.shape[0] > 1:
+                pairs = self._find_pairs(positions)
+                if cfg.young_modulus > 0:
+                    springs = contacts.spring_forces(*pairs, positions, r, cfg.young_modulus)
+                    spring, contact_potential = springs.forces, float(springs.potential)
+        return Mechanics(positions=positions.clone(), masses=masses.clone(), gravity=-grad_phi,
+                         spring=spring, gravity_potential=gravity_potential,
+                         contact_potential=contact_potential, stencil=stencil,
+                         mass_field=mass_field, potential_field=phi, poisson_residual=residual,
+                         pairs=pairs)
+
+    def _solve_gravity(self, mass_field: torch.Tensor) -> tuple[torch.Tensor, float]:
+        cfg = self.config
+        h = cfg.grid_spacing
+        source = (4.0 * math.pi * cfg.G / h**3) * mass_field
+        if cfg.poisson == "spectral":
+            phi = poisson.solve_spectral(source, h)
+        else:
+            warm = self._warm_potential
+            if warm is None or warm.shape != source.shape or warm.dtype != source.dtype:
+                warm = torch.zeros_like(source)
+            phi = poisson.jacobi(warm, source, h, cfg.poisson_iterations)
+            self._warm_potential = phi
+        return phi, poisson.residual(phi, source, h)
+
+    def _find_pairs(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        cutoff = 2.0 * cfg.particle_radius
+        if cfg.collision_method == "brute_force":
+            return collisions.brute_force_pairs(positions, cutoff)
+        if self.kernels == "numba":
+            return collision_kernels.cell_list_pairs(positions, cutoff, cfg.domain_size)
+        return collisions.cell_list_pairs(positions, cutoff, cfg.domain_size)
+
     # ------------------------------------------------------------------ helpers
     # Validating a million particles costs several full passes over the state. A state this
     # engine returned last step is known good unless someone wrote into it since: tensors count
@@ -288,7 +483,18 @@ class ManifoldPhysics:
     def _validate(self, state: ParticleState) -> None:
         if not isinstance(state, ParticleState):
             raise StateError(f"state must be a ParticleState; got {type(state).__name__}")
-        state.validate(self.config, device=self.device, dtype=self.dtype)
+        cfg = self.config
+        state.validate(cfg, device=self.device, dtype=self.dtype)
+        if (cfg.contact == "spring_dashpot" and cfg.collisions and state.num_particles > 1
+                and cfg.young_modulus > 0):
+            lightest = float(state.masses.min())
+            limit = contacts.stable_time_step(cfg.young_modulus, lightest)
+            if cfg.dt >= limit:
+                raise StateError(
+                    f"dt={cfg.dt} is at or above the stable time step of the spring contact, "
+                    f"2 sqrt(m_eff / k) = {limit:.4g} for the lightest particles (mass "
+                    f"{lightest:.4g}, young_modulus={cfg.young_modulus}): lower dt or "
+                    "young_modulus, make the lightest particles heavier, or use contact='seed'")
 
     @contextmanager
     def _stage(self, name: str, seconds: dict[str, float]):
@@ -299,7 +505,7 @@ class ManifoldPhysics:
         start = time.perf_counter()
         yield
         self._synchronize()
-        seconds[name] = time.perf_counter() - start
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
 
     def _synchronize(self) -> None:
         if self.device.type == "cuda":
@@ -308,4 +514,8 @@ class ManifoldPhysics:
             torch.mps.synchronize()
 
 
-__all__ = ["Fields", "ManifoldPhysics", "STAGES", "StepResult"]
+def _sum64(values: torch.Tensor) -> torch.Tensor:
+    return values.sum(dtype=torch.float64)
+
+
+__all__ = ["Fields", "ManifoldPhysics", "Mechanics", "STAGES", "StepResult"]

@@ -1,8 +1,13 @@
 """A plain NumPy (float64) reference of one `ManifoldPhysics.step`, for tests and benchmarks.
 
 `reference_step` re-implements the engine's step from its specification (the module docstrings
-of grid.py, poisson.py, thermal.py, collisions.py, ledger.py and engine.py), stage by stage and
-in the same order, with readable vectorised NumPy and no torch:
+of grid.py, poisson.py, thermal.py, collisions.py, contacts.py, verlet.py, ledger.py and
+engine.py) with readable vectorised NumPy and no torch. The default contact model
+(`_verlet_step`): forces at x_n (gravity -grad phi, springs k delta n), half kick, drift and
+walls, forces at x_{n+1}, half kick, then heat diffusion, the dashpots (exact exponential decay
+of each pair's normal velocity) with contact conduction, and the dissipative update below
+without its gravity kick and drift. The seed's step (`_seed_step`, contact="seed"), stage by
+stage:
 
 1. scatter   cloud-in-cell (nodes at cell centres, clamped grid coordinate) of mass and heat
 2. gravity   laplacian(phi) = 4 pi G rho with phi = 0 outside the box, solved exactly with a
@@ -281,12 +286,27 @@ def _accumulate(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return np.stack([_accumulate(index, values[:, d], n) for d in range(values.shape[1])], axis=1)
 
 
+def _contact_conduction(left, right, overlap, heats, m_l, m_r, config: PhysicsConfig):
+    """Per-pair heat flow of contact conduction; flow > 0 carries heat from `right` to `left`."""
+    cv = config.specific_heat
+    c_l, c_r = m_l * cv, m_r * cv
+    gap = heats[right] / c_r - heats[left] / c_l
+    flow = config.thermal_conductivity * overlap**2 * gap * config.dt
+    equalising = gap * c_l * c_r / (c_l + c_r)
+    flow = np.where(np.abs(flow) > np.abs(equalising), equalising, flow)
+    donor = np.where(flow > 0, right, left)
+    given = _accumulate(donor, np.abs(flow), heats.shape[0])
+    headroom = 1.0 - 64.0 * np.finfo(np.float64).eps  # the engine's rounding margin
+    limit = np.where(given > heats * headroom, headroom * _safe_divide(heats, given), 1.0)
+    return flow * limit[donor]
+
+
 def collide(positions, velocities, heats, masses, config: PhysicsConfig):
     """Pair responses of all pairs closer than 2r at once.
 
     Returns (velocities, heats, num_pairs, dissipated, contact_work)."""
     n = positions.shape[0]
-    r, dt, cv = config.particle_radius, config.dt, config.specific_heat
+    r, dt = config.particle_radius, config.dt
     e = config.restitution
     left, right = find_pairs(positions, 2.0 * r, config.domain_size)
     delta = positions[left] - positions[right]
@@ -308,18 +328,7 @@ def collide(positions, velocities, heats, masses, config: PhysicsConfig):
                       - _accumulate(right, kick / m_r[:, None], n))
     dissipation = np.where(approaching, 0.5 * m_eff * v_n**2 * (1.0 - e**2), 0.0)
 
-    # Contact conduction; flow > 0 carries heat from `right` to `left`.
-    c_l, c_r = m_l * cv, m_r * cv
-    gap = heats[right] / c_r - heats[left] / c_l
-    flow = config.thermal_conductivity * overlap**2 * gap * dt
-    equalising = gap * c_l * c_r / (c_l + c_r)
-    flow = np.where(np.abs(flow) > np.abs(equalising), equalising, flow)
-    donor = np.where(flow > 0, right, left)
-    given = _accumulate(donor, np.abs(flow), n)
-    headroom = 1.0 - 64.0 * np.finfo(np.float64).eps  # the engine's rounding margin
-    limit = np.where(given > heats * headroom, headroom * _safe_divide(heats, given), 1.0)
-    flow = flow * limit[donor]
-
+    flow = _contact_conduction(left, right, overlap, heats, m_l, m_r, config)
     new_heats = (heats + _accumulate(left, 0.5 * dissipation + flow, n)
                  + _accumulate(right, 0.5 * dissipation - flow, n))
     dissipated = float(dissipation.sum())
@@ -361,17 +370,165 @@ def reference_step(
     config: PhysicsConfig,
     stage_seconds: dict[str, float] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """One physics step in NumPy float64; returns (new state arrays, flows of this step).
-
-    The flows are the ledger increments of the step (gravity_work, pressure_work,
-    contact_work, radiated, dissipated), the potential energy 1/2 sum m phi at the start
-    positions, and the number of colliding pairs. If `stage_seconds` is a dict, the wall time
-    of each stage (scatter, gravity, heat, update, collide) is written into it.
-    """
+    """One physics step in NumPy float64 of the config's contact model; returns (new state
+    arrays, flows of this step). See `_seed_step` and `_verlet_step` for the flows."""
     if config.poisson != "spectral":
         raise NotImplementedError(
             f"reference_step mirrors only poisson='spectral'; got {config.poisson!r}")
     s = {name: np.asarray(state[name], dtype=np.float64) for name in STATE_KEYS}
+    if config.contact == "seed":
+        return _seed_step(s, config, stage_seconds)
+    return _verlet_step(s, config, stage_seconds)
+
+
+def _mechanics(x: np.ndarray, m: np.ndarray, config: PhysicsConfig) -> dict:
+    """Conservative forces at x: gravity acceleration -grad phi, spring forces, U_grav, U_c."""
+    h, r, k = config.grid_spacing, config.particle_radius, config.young_modulus
+    stencil = Stencil(x, config.grid_size, h)
+    mass_field = stencil.scatter(m)
+    phi = solve_poisson(4.0 * math.pi * config.G * mass_field / h**3, h)
+    spring = np.zeros_like(x)
+    contact_potential = 0.0
+    left = right = np.zeros(0, dtype=np.int64)
+    if config.collisions and x.shape[0] > 1:
+        left, right = find_pairs(x, 2.0 * r, config.domain_size)
+        delta = x[left] - x[right]
+        distance = np.sqrt((delta**2).sum(axis=1))
+        touching = (distance > 1e-9 * r) & (distance < 2.0 * r)
+        left, right, delta, distance = (left[touching], right[touching], delta[touching],
+                                        distance[touching])
+        overlap = 2.0 * r - distance
+        push = (k * overlap / distance)[:, None] * delta  # k delta n
+        n = x.shape[0]
+        spring = _accumulate(left, push, n) - _accumulate(right, push, n)
+        contact_potential = float((0.5 * k * overlap**2).sum())
+    return {"stencil": stencil, "mass_field": mass_field, "phi": phi,
+            "gravity": -stencil.gradient(phi), "spring": spring,
+            "gravity_potential": 0.5 * float((m * stencil.gather(phi)).sum()),
+            "contact_potential": contact_potential, "left": left, "right": right}
+
+
+def _clamp_factor(acceleration: np.ndarray, limit: float) -> np.ndarray:
+    magnitude = np.sqrt((acceleration**2).sum(axis=1))[:, None]
+    return np.minimum(limit / np.maximum(magnitude, 1e-30), 1.0)
+
+
+def _half_kick(v, m, mech, config: PhysicsConfig):
+    """v + (clamped gravity + spring / m) dt/2; returns (v, gravity work, clamp work)."""
+    half = 0.5 * config.dt
+    clamped = mech["gravity"] * _clamp_factor(mech["gravity"], config.max_acceleration)
+    new = v + (clamped + mech["spring"] / m[:, None]) * half
+    full = v + (mech["gravity"] + mech["spring"] / m[:, None]) * half
+    gravity_work = float((m[:, None] * clamped * half * 0.5 * (v + new)).sum())
+    return new, gravity_work, float(_kinetic_change(m, full, new).sum())
+
+
+def _verlet_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
+    """Kick-drift-kick for gravity and the contact springs, then heat diffusion, dashpots and
+    contact conduction, and the rest of the dissipative and thermal update, at x_{n+1}.
+
+    Flows: gravity_work (both half kicks, not in the closure), clamp_work, pressure_work,
+    contact_work (cross terms of simultaneous dashpot impulses), radiated, dissipated, the
+    potentials U_grav and U_c at the new positions, and the number of touching pairs."""
+    x, v, m, q, energy = s["positions"], s["velocities"], s["masses"], s["heats"], s["energies"]
+    cv, r, dt = config.specific_heat, config.particle_radius, config.dt
+    capacity = m * cv
+    n = x.shape[0]
+    with _timed("gravity", stage_seconds):
+        start = _mechanics(x, m, config)
+    with _timed("update", stage_seconds):
+        v, gravity_work, clamp_work = _half_kick(v, m, start, config)
+        x_new, v_wall = _walls(x + v * dt, v, config)
+        wall_loss = -_kinetic_change(m, v, v_wall)
+        q = q + wall_loss
+        dissipated = float(wall_loss.sum())
+    with _timed("gravity", stage_seconds):
+        mech = _mechanics(x_new, m, config)
+    with _timed("update", stage_seconds):
+        v, work, clamp = _half_kick(v_wall, m, mech, config)
+        gravity_work += work
+        clamp_work += clamp
+    stencil, capacity_field = mech["stencil"], cv * mech["mass_field"]
+
+    with _timed("heat", stage_seconds):
+        heat_field = stencil.scatter(q)
+        diffused = diffuse(heat_field, capacity_field, config.diffusion_number)
+        change = diffused - heat_field
+        q = (q + capacity * stencil.gather(_safe_divide(np.maximum(change, 0.0), capacity_field))
+             + q * stencil.gather(_safe_divide(np.minimum(change, 0.0), heat_field)))
+        medium_temperature = _safe_divide(diffused, capacity_field)
+
+    contact_work = 0.0
+    left, right = mech["left"], mech["right"]
+    with _timed("collide", stage_seconds):
+        if left.size:
+            # Dashpot: the normal relative velocity decays exactly, exp(-2 zeta omega_0 dt).
+            delta = x_new[left] - x_new[right]
+            distance = np.sqrt((delta**2).sum(axis=1))
+            normal = delta / distance[:, None]
+            m_l, m_r = m[left], m[right]
+            m_eff = m_l * m_r / (m_l + m_r)
+            log_e = math.log(config.restitution) if config.restitution > 0 else -math.inf
+            zeta = 1.0 if config.restitution == 0 else -log_e / math.sqrt(math.pi**2 + log_e**2)
+            decay = np.exp(-2.0 * zeta * dt * np.sqrt(config.young_modulus / m_eff))
+            v_n = ((v[left] - v[right]) * normal).sum(axis=1)
+            kick = normal * (m_eff * v_n * (1.0 - decay))[:, None]
+            damped = v - _accumulate(left, kick / m_l[:, None], n) + _accumulate(
+                right, kick / m_r[:, None], n)
+            loss = 0.5 * m_eff * v_n**2 * (1.0 - decay**2)
+            flow = _contact_conduction(left, right, 2.0 * r - distance, q, m_l, m_r, config)
+            q = q + _accumulate(left, 0.5 * loss + flow, n) + _accumulate(right, 0.5 * loss
+                                                                           - flow, n)
+            contact_work = float(_kinetic_change(m, v, damped).sum()) + float(loss.sum())
+            dissipated += float(loss.sum())
+            v = damped
+
+    with _timed("update", stage_seconds):
+        local_temperature = stencil.gather(medium_temperature)
+        fraction = np.minimum(config.thermal_conductivity * r * dt / capacity, 1.0)
+        raw = fraction * capacity * (local_temperature - q / capacity)
+        correction = _safe_divide(stencil.scatter(raw), capacity_field)
+        q = q + nonnegative_scale(q, raw - capacity * stencil.gather(correction))
+        temperature = q / capacity
+        radiated = np.minimum(
+            config.emissivity * config.sigma_SB * r**2 * temperature**4 * dt, q)
+        q = q - radiated
+        moved = np.minimum(energy * (dt / config.tau_thermalization), energy)
+        energy = energy - moved
+        q = q + moved
+        pressure = -config.k_B * stencil.gradient(medium_temperature)
+        v_pressure = v + pressure * _clamp_factor(pressure, config.max_acceleration) * dt
+        pressure_work = float(_kinetic_change(m, v, v_pressure).sum())
+        gamma = 6.0 * math.pi * config.dynamic_viscosity * r
+        v_drag = v_pressure * math.exp(-gamma * dt)
+        speed = np.sqrt((v_drag**2).sum(axis=1))[:, None]
+        v_new = v_drag * np.minimum(config.max_speed / np.maximum(speed, 1e-30), 1.0)
+        loss = -_kinetic_change(m, v_pressure, v_new)
+        q = q + loss
+        dissipated += float(loss.sum())
+
+    new_state = dict(s, positions=x_new, velocities=v_new, energies=energy, heats=q)
+    new_state.update({name: s[name].copy() for name in ("excitations", "masses", "phases")})
+    flows = {
+        "gravity_work": gravity_work,
+        "clamp_work": clamp_work,
+        "pressure_work": pressure_work,
+        "contact_work": contact_work,
+        "radiated": float(radiated.sum()),
+        "dissipated": dissipated,
+        "potential": mech["gravity_potential"],
+        "contact_potential": mech["contact_potential"],
+        "collision_pairs": int(left.size),
+    }
+    return new_state, flows
+
+
+def _seed_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
+    """The seed's step (contact="seed"). The flows are the ledger increments of the step
+    (gravity_work, pressure_work, contact_work, radiated, dissipated), the potential energy
+    1/2 sum m phi at the start positions, and the number of colliding pairs. If `stage_seconds`
+    is a dict, the wall time of each stage (scatter, gravity, heat, update, collide) is written
+    into it."""
     x, v, m, q, energy = s["positions"], s["velocities"], s["masses"], s["heats"], s["energies"]
     h, cv, r, dt = config.grid_spacing, config.specific_heat, config.particle_radius, config.dt
     capacity = m * cv

@@ -1,0 +1,120 @@
+"""The parts of a kick-drift-kick (velocity Verlet) step, as pure functions of tensors.
+
+The step of the default contact model (`contact="spring_dashpot"`) splits the dynamics in two:
+
+- conservative: mesh gravity and the contact springs, integrated by velocity Verlet,
+  half kick (forces at x_n), drift, half kick (forces at x_{n+1}); symplectic and second order,
+  so with nothing else on, K + U_grav + U_c fluctuates by O(dt^2) and does not drift;
+- dissipative and thermal, applied after the Verlet step at x_{n+1} (a Lie splitting, first
+  order in these parts): heat diffusion, the contact dashpots and contact conduction, then
+  conduction with the medium, radiation, thermalization, the pressure kick, drag and the speed
+  limit (`dissipate`).
+
+The acceleration clamp (max_acceleration) acts on gravity alone here; the kinetic energy it
+withholds from a kick is booked as clamp work, so the ledger still closes. The springs are never
+clamped: a clamped spring would not conserve energy, and `stable_time_step` bounds them instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from thermo_manifold.physics import stages, thermal
+from thermo_manifold.physics.config import PhysicsConfig
+from thermo_manifold.physics.ledger import kinetic_change
+
+
+class Kick(NamedTuple):
+    velocities: torch.Tensor
+    gravity_work: torch.Tensor  # 0-d float64 each
+    spring_work: torch.Tensor
+    clamp_work: torch.Tensor  # kinetic energy withheld (negative) or added by the clamp
+
+
+class Drift(NamedTuple):
+    positions: torch.Tensor
+    velocities: torch.Tensor
+    wall_loss: torch.Tensor  # (N,) kinetic energy the walls turned into heat
+
+
+class Dissipation(NamedTuple):
+    velocities: torch.Tensor
+    energies: torch.Tensor
+    heats: torch.Tensor
+    pressure_work: torch.Tensor  # 0-d float64 each
+    radiated: torch.Tensor
+    dissipated: torch.Tensor
+
+
+def _total(values: torch.Tensor) -> torch.Tensor:
+    return values.sum(dtype=torch.float64)
+
+
+def acceleration_clamp(acceleration: torch.Tensor, limit: float) -> torch.Tensor:
+    """(N, 1) factor that scales accelerations longer than `limit` down to it."""
+    magnitude = acceleration.norm(dim=1, keepdim=True)
+    return torch.clamp(limit / magnitude.clamp_min(1e-30), max=1.0)
+
+
+def half_kick(velocities: torch.Tensor, masses: torch.Tensor, gravity: torch.Tensor,
+              spring: torch.Tensor, config: PhysicsConfig) -> Kick:
+    """v += (clamped gravity acceleration + spring force / m) dt / 2.
+
+    The work splits exactly by force, W = sum (force dt/2) . (v_before + v_after) / 2."""
+    half_dt = 0.5 * config.dt
+    m = masses[:, None]
+    clamp = acceleration_clamp(gravity, config.max_acceleration)
+    gravity_step = gravity * clamp * half_dt
+    spring_step = spring / m * half_dt
+    new = velocities + gravity_step + spring_step
+    middle = 0.5 * (velocities + new)
+    gravity_work = _total((m * gravity_step * middle).sum(dim=1))
+    spring_work = _total((m * spring_step * middle).sum(dim=1))
+    unclamped = velocities + gravity * half_dt + spring_step
+    clamp_work = _total(kinetic_change(masses, unclamped, new))
+    return Kick(new, gravity_work, spring_work, clamp_work)
+
+
+def drift(positions: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor,
+          config: PhysicsConfig) -> Drift:
+    """x += v dt, then the walls (mirror; the normal velocity scaled by wall_restitution)."""
+    x, v = stages.mirror_walls(positions + velocities * config.dt, velocities, config)
+    return Drift(x, v, -kinetic_change(masses, velocities, v))
+
+
+def dissipate(stencil: stages.Transfer, temperature_field: torch.Tensor,
+              capacity_field: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor,
+              energies: torch.Tensor, heats: torch.Tensor, config: PhysicsConfig
+              ) -> Dissipation:
+    """Conduction with the medium, radiation, thermalization, the pressure kick -k_B grad T
+    (clamped at max_acceleration), Stokes drag and the speed limit; every kinetic loss becomes
+    the particle's heat."""
+    cfg = config
+    r, dt = cfg.particle_radius, cfg.dt
+    capacity = masses * cfg.specific_heat
+    local_temperature, grad_t = stencil.gather_with_gradient(temperature_field)
+    heats = heats + thermal.conduct(stencil, local_temperature, heats, capacity, capacity_field,
+                                    cfg.thermal_conductivity * r * dt)
+    radiated = thermal.radiate(heats, capacity, cfg.emissivity, cfg.sigma_SB, r, dt)
+    heats = heats - radiated
+    moved = thermal.thermalize(energies, cfg.tau_thermalization, dt)
+    energies = energies - moved
+    heats = heats + moved
+
+    pressure = -cfg.k_B * grad_t
+    v_pressure = velocities + pressure * acceleration_clamp(pressure, cfg.max_acceleration) * dt
+    pressure_work = _total(kinetic_change(masses, velocities, v_pressure))
+    gamma = 6.0 * math.pi * cfg.dynamic_viscosity * r
+    v_drag = v_pressure * math.exp(-gamma * dt)
+    speed = v_drag.norm(dim=1, keepdim=True)
+    v_new = v_drag * torch.clamp(cfg.max_speed / speed.clamp_min(1e-30), max=1.0)
+    loss = -kinetic_change(masses, v_pressure, v_new)
+    return Dissipation(v_new, energies, heats + loss, pressure_work, _total(radiated),
+                       _total(loss))
+
+
+__all__ = ["Dissipation", "Drift", "Kick", "acceleration_clamp", "dissipate", "drift",
+           "half_kick"]
