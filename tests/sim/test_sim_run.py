@@ -19,8 +19,9 @@ def same_state(a, b) -> bool:
     return all(torch.equal(getattr(a.state, f), getattr(b.state, f)) for f in PARTICLE_FIELDS)
 
 
-def test_a_run_with_injections_and_a_budget_closes_the_ledger(make_simulator):
-    sim = make_simulator(steps=30, every_steps=8, max_particles=150)
+@pytest.mark.parametrize("contact", ["seed", "spring_dashpot"])
+def test_a_run_with_injections_and_a_budget_closes_the_ledger(make_simulator, contact):
+    sim = make_simulator(steps=30, every_steps=8, max_particles=150, contact=contact)
     summary = sim.run()
     ledger = summary["final_ledger"]
     assert summary["stopped"] == "completed" and summary["steps"] == 30
@@ -32,7 +33,13 @@ def test_a_run_with_injections_and_a_budget_closes_the_ledger(make_simulator):
     assert summary["particles_evicted"] > 0
     assert ledger["removed"] == pytest.approx(summary["energy_evicted"], rel=1e-12)
     assert ledger["injected"] > 0
-    assert summary["ledger_residual"] < 1e-9  # float64
+    if contact == "seed":  # no integrator error to report: closes to round-off
+        assert summary["ledger_residual"] < 1e-9  # float64
+    else:  # velocity Verlet's energy error, with injections and evictions booked
+        assert ledger["conservative"] and ledger["potential_edits"] != 0
+        # Measured 0.088: the seed's dense start releases its overlaps in a few coarse steps
+        # (dt = 0.01 resolves a contact of unit masses in about 7; docs/physics.md).
+        assert summary["ledger_residual"] < 0.15
     written = json.loads((sim.run_dir.root / "summary.json").read_text())
     assert written["ledger_residual"] == summary["ledger_residual"]
 

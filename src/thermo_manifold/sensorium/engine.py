@@ -120,7 +120,10 @@ class TokenEngine:
         self.device = torch.device(device)
         self.dtype = dtype
         self.tokenizer = UniversalTokenizer(self.config.tokenizer)
-        pcfg = physics_config or PhysicsConfig(grid_size=self.config.grid_size, dt=self.config.dt)
+        # The seed's contact until the sensorium's time step is re-tuned for the spring-dashpot
+        # (at the seed's dt its contacts would be resolved in two or three steps).
+        pcfg = physics_config or PhysicsConfig(grid_size=self.config.grid_size, dt=self.config.dt,
+                                               contact="seed")
         if tuple(pcfg.grid_size) != self.config.grid_size:
             raise ValueError(f"physics grid_size {pcfg.grid_size} differs from the tokenizer's "
                              f"{self.config.grid_size}")

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 FORMAT = "thermo_manifold.sim.checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the default contact model changed; the engine's forces are saved
 FILENAME = "checkpoint.pt"
 
 

@@ -18,6 +18,7 @@ RUN_DEFINING: dict[str, Any] = {
     "no_collisions": False, "config": None, "no_carriers": False, "inject_every_steps": None,
     "inject_min": None, "inject_max": None, "inject_particles_min": 30,
     "inject_particles_max": 100, "inject_pattern": "mixed", "max_particles": None,
+    "contact": None,  # None: the config file's, else the default spring_dashpot
 }
 DEFAULT_STEPS = 200
 DEFAULT_OUT = "runs/simulate"
@@ -41,6 +42,10 @@ def build_parser() -> OneLineParser:
     run.add_argument("--dtype", choices=["float32", "float64"])
     run.add_argument("--seed", type=int_at_least(0))
     run.add_argument("--poisson", choices=["spectral", "jacobi"])
+    run.add_argument("--contact", choices=["spring_dashpot", "seed"],
+                     help="contact model: spring_dashpot (default; conserves energy, "
+                          "integrated kick-drift-kick) or seed (the seed's impulse plus push, "
+                          "an energy source; docs/physics.md)")
     run.add_argument("--no-collisions", action="store_true", default=None,
                      help="switch the collision stage off")
     run.add_argument("--no-carriers", action="store_true", default=None,
@@ -96,6 +101,8 @@ def _physics_config(args: argparse.Namespace):
         changes["poisson"] = args.poisson or "spectral"
     if args.no_collisions:
         changes["collisions"] = False
+    if args.contact is not None:
+        changes["contact"] = args.contact
     return base.replace(**changes)
 
 

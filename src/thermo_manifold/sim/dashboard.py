@@ -11,8 +11,9 @@ Panels
   velocity strokes for ~30 particles, carriers as squares at the tuning-weighted centroid of
   their oscillators (carriers live in frequency space, not in the box), dashed links from the
   strongest carriers to their best-tuned oscillators. Carrier colour is its state.
-- Energy: kinetic, internal E, heat Q, gravitational potential and the total K + E + Q over the
-  run, injections as dotted lines, and the ledger's closure residual on a log axis.
+- Energy: kinetic, internal E, heat Q, gravitational and contact potential, the ledger's total
+  and what it should be (initial + flows in - flows out) over the run, injections as dotted
+  lines, and the ledger's closure residual on a log axis.
 - Text: step, particles, carriers, ms/step, steps/s, files, evictions, residual.
 - Wave space: the three strongest carriers, each with the waves of its coupled oscillators
   T_ik A_i cos(w_i t + theta_i), their tuning-weighted sum (bold) and the carrier's own wave
@@ -288,9 +289,13 @@ class Dashboard:
             for key, label, colour, style in (
                     ("kinetic", "kinetic", "#e67e22", "-"), ("internal", "E (internal)",
                                                              "#2980b9", "-"),
-                    ("heat", "Q (heat)", "#c0392b", "-"), ("potential", "potential",
+                    ("heat", "Q (heat)", "#c0392b", "-"), ("potential", "U gravity",
                                                            "#7f8c8d", "-"),
-                    ("total", "total K+E+Q", "#8e44ad", "--")):
+                    ("contact_potential", "U contact", "#27ae60", "-"),
+                    ("total", "total", "#8e44ad", "--"),
+                    ("expected", "initial + flows in - out", "#000000", ":")):
+                if key not in rows[-1]:  # histories written before these were recorded
+                    continue
                 ax.plot(steps, [row[key] for row in rows], style, color=colour, lw=1.4,
                         label=label, marker="." if len(rows) < 3 else None)
             # Heat can outgrow the other terms by orders of magnitude, and the potential is

@@ -211,7 +211,8 @@ class Simulator:
             self.state.validate(self.physics_config, device=self.device, dtype=self.dtype)
             self.generator.set_state(payload["generator"])
             self.physics.load_state_dict({"ledger": meta["ledger"],
-                                          "warm_potential": payload.get("warm_potential")})
+                                          "warm_potential": payload.get("warm_potential"),
+                                          "mechanics": payload.get("mechanics")})
             self.step = int(meta["step"])
             self.counters.update(meta["counters"])
             self.order_parameter = meta.get("order_parameter")
@@ -364,8 +365,9 @@ class Simulator:
         ledger = self.physics.ledger
         self.history.offer({
             "step": self.step, "kinetic": ledger.kinetic, "internal": ledger.internal,
-            "heat": ledger.heat, "potential": ledger.potential, "total": ledger.total,
-            "residual": ledger.residual, "particles": self.state.num_particles,
+            "heat": ledger.heat, "potential": ledger.potential,
+            "contact_potential": ledger.contact_potential, "total": ledger.total,
+            "expected": ledger.expected_total, "residual": ledger.residual, "particles": self.state.num_particles,
             "carriers": self.num_carriers,
         })
 
@@ -502,6 +504,9 @@ class Simulator:
             "carriers": (self.carrier_engine.state_dict() if self.carrier_engine is not None
                          else None),
             "warm_potential": self.physics.state_dict()["warm_potential"],
+            # The forces at the saved positions: the resumed first half kick uses these, not a
+            # re-solve (Jacobi's answer depends on its warm start).
+            "mechanics": self.physics.state_dict()["mechanics"],
         }
         return save_checkpoint(self.run_dir.root, meta, tensors)
 
