@@ -5,7 +5,9 @@ bincount/cumsum) visits each unordered pair of neighbouring cells once through a
 13 offsets plus the own cell, so every pair is found exactly once. `brute_force_pairs` is the
 O(N^2) reference used in tests.
 
-Pair response, all symmetric so momentum is conserved to round-off:
+Pair response of the seed's contact model (`contact="seed"`; the default spring-dashpot is in
+contacts.py and shares `contact_conduction`), all symmetric so momentum is conserved to
+round-off:
 - restitution impulse J = (1 + e) m_eff (-v_n) for approaching pairs (v_n < 0), equal and
   opposite, so a two-body hit ends with v_n' = -e v_n; the kinetic energy it removes,
   1/2 m_eff v_n^2 (1 - e^2), goes half to each partner's heat. (The seed halves the impulse and
