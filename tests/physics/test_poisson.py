@@ -42,3 +42,15 @@ def test_jacobi_residual_decreases_towards_the_spectral_solution(generator):
     exact = poisson.solve_spectral(source, 1.0)
     far = poisson.jacobi(torch.zeros_like(source), source, 1.0, 2000)
     assert torch.allclose(far, exact, atol=1e-8)
+
+
+def test_matrix_and_fft_sine_transforms_give_the_same_solve(monkeypatch):
+    # The two routes of solve_spectral (matrix products up to MATRIX_DST_MAX_NODES per axis,
+    # the FFT beyond) solve the same discrete problem; both must invert the 7-point Laplacian.
+    source = torch.rand(9, 6, 11, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    by_matrix = poisson.solve_spectral(source, 0.7)
+    monkeypatch.setattr(poisson, "MATRIX_DST_MAX_NODES", 0)
+    by_fft = poisson.solve_spectral(source, 0.7)
+    assert torch.allclose(by_matrix, by_fft, rtol=1e-12, atol=1e-14)
+    for phi in (by_matrix, by_fft):
+        assert torch.allclose(poisson.laplacian(phi, 0.7), source, atol=1e-12)

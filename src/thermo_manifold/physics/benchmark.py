@@ -66,8 +66,9 @@ def parse_variant(variant: str) -> tuple[str, bool]:
 
 
 def _bench_one(n: int, g: int, *, steps: int, warmup: int, device: torch.device,
-               reference: bool, seed: int, bar, variant: str = "torch") -> dict:
-    config = gas_config(n, g)
+               reference: bool, seed: int, bar, variant: str = "torch",
+               contact: str = "spring_dashpot") -> dict:
+    config = gas_config(n, g, contact=contact)
     state0 = gas_state(n, config, make_generator(seed, device), dtype=torch.float32,
                        device=device)
     kernels, compiled = parse_variant(variant)
@@ -102,6 +103,7 @@ def _bench_one(n: int, g: int, *, steps: int, warmup: int, device: torch.device,
         "n": n,
         "grid": g,
         "variant": variant,
+        "contact": contact,
         "spacing": config.grid_spacing,
         "device": str(device),
         "dtype": "float32",
@@ -168,6 +170,7 @@ def run_benchmark(
     seed: int = 0,
     progress: bool = True,
     variants: tuple[str, ...] = ("torch", "numba"),
+    contact: str = "spring_dashpot",
 ) -> list[dict]:
     """Time the engine variants (and the NumPy reference) on the gas scenario.
 
@@ -181,6 +184,10 @@ def run_benchmark(
         raise ValueError("variants must name at least one of " + ", ".join(VARIANTS))
     for variant in variants:
         parse_variant(variant)
+    from thermo_manifold.physics.config import CONTACT_MODELS
+
+    if contact not in CONTACT_MODELS:
+        raise ValueError(f"contact must be one of {CONTACT_MODELS}; got {contact!r}")
     torch_device = resolve_device(device)
     cases = [(int(n), int(g)) for n in sizes for g in grids]
 
@@ -201,7 +208,7 @@ def run_benchmark(
                 case_rows.append(_bench_one(
                     n, g, steps=steps, warmup=warmup, device=torch_device,
                     reference=index == 0 and reference_steps(n) > 0, seed=seed, bar=bar,
-                    variant=variant))
+                    variant=variant, contact=contact))
             first = case_rows[0]
             reference_first = first.pop("_reference_first_step", None)
             for row in case_rows:
@@ -324,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
                         choices=VARIANTS, metavar="VARIANT",
                         help="engine variants, the first is the speedup reference: "
                              + ", ".join(VARIANTS) + " (default: torch numba)")
+    parser.add_argument("--contact", choices=["spring_dashpot", "seed"],
+                        default="spring_dashpot",
+                        help="contact model and step scheme (default spring_dashpot)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
@@ -333,12 +343,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_benchmark(
             sizes=sizes, grids=grids, steps=args.steps, warmup=args.warmup, device=args.device,
             reference=not args.no_reference, reference_max_n=args.reference_max_n,
-            seed=args.seed, progress=not args.quiet, variants=tuple(args.variants))
+            seed=args.seed, progress=not args.quiet, variants=tuple(args.variants),
+            contact=args.contact)
     except ValueError as error:
         parser.error(str(error))
     env = environment()
     table = format_markdown(rows)
-    title = (f"Physics step, gas scenario (float32 engine on {args.device}, float64 NumPy "
+    title = (f"Physics step, gas scenario, contact={args.contact} (float32 engine on "
+             f"{args.device}, float64 NumPy "
              f"reference); torch {env['torch']}, {env['torch_threads']} threads, "
              f"{env['cpu_count']} CPUs")
     print(title)
@@ -349,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"environment": env, "arguments": {
             "sizes": sizes, "grids": grids, "steps": args.steps, "warmup": args.warmup,
             "device": args.device, "seed": args.seed, "reference": not args.no_reference,
-            "reference_max_n": args.reference_max_n, "variants": args.variants}, "rows": rows}
+            "reference_max_n": args.reference_max_n, "variants": args.variants,
+            "contact": args.contact}, "rows": rows}
         (args.out / "bench_physics.json").write_text(json.dumps(payload, indent=2) + "\n")
         (args.out / "bench_physics.md").write_text(f"{title}\n\n{table}\n")
         print(f"\nwrote {args.out / 'bench_physics.json'} and {args.out / 'bench_physics.md'}")

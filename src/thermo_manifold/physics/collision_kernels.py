@@ -45,10 +45,26 @@ def _jit(**options):
     return wrap
 
 
+PARALLEL_MIN = 50_000  # rows from which a `_twin` pass runs on all threads
+
+
+def _twin(function):
+    """A parallel and a serial compilation of one pass over rows; `run(rows, *args)` picks by
+    the row count, since starting threads costs more than a pass over a few thousand rows.
+    Only for passes whose result does not depend on how the rows are split."""
+    parallel, serial = _jit(parallel=True)(function), _jit()(function)
+
+    def run(rows: int, *args):
+        return (parallel if rows >= PARALLEL_MIN else serial)(*args)
+
+    run.parallel, run.serial = parallel, serial
+    return run
+
+
 SORT_CHUNKS = 16  # fixed split of the first sorting level (not the thread count: repeatable)
 
 
-@_jit(parallel=True)
+@_twin
 def _sort_by_cell(coords, cells_x, cells_y, cells_z, scale_x, scale_y, scale_z):
     """Stable counting sort of particles by cell, in two levels that each stay in cache.
 
@@ -175,7 +191,7 @@ def _close_in_range(xi, yi, zi, i, first, last, sx, sy, sz, cutoff_sq, left, rig
     return count
 
 
-@_jit(parallel=True)
+@_twin
 def _pairs_in_ranges(sx, sy, sz, sorted_linear, ends, column_offsets, cutoff_sq, chunks,
                      capacity, left, right, found):
     """One pass: chunk c of the sorted ranks writes its pairs, in rank order, to
@@ -226,7 +242,7 @@ def _sorted_pairs(coords: np.ndarray, cutoff: float, box: tuple[float, float, fl
     n = coords.shape[0]
     cells = [max(1, int(length // cutoff)) for length in box]
     scale = [c / length for c, length in zip(cells, box)]
-    order, sorted_linear, ends, sorted_coords = _sort_by_cell(coords, *cells, *scale)
+    order, sorted_linear, ends, sorted_coords = _sort_by_cell(n, coords, *cells, *scale)
     sx, sy, sz = sorted_coords
     py, pz = cells[1] + 2, cells[2] + 2
     # Centres of the four neighbour columns of the half stencil: (dx, dy) in
@@ -242,7 +258,7 @@ def _sorted_pairs(coords: np.ndarray, cutoff: float, box: tuple[float, float, fl
     while True:
         left = np.empty(chunks * (capacity + 1), np.int32)
         right = np.empty(chunks * (capacity + 1), np.int32)
-        _pairs_in_ranges(sx, sy, sz, sorted_linear, ends, column_offsets, cutoff_sq, chunks,
+        _pairs_in_ranges(n, sx, sy, sz, sorted_linear, ends, column_offsets, cutoff_sq, chunks,
                          capacity, left, right, found)
         if found.max() <= capacity:
             break

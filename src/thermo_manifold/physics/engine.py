@@ -29,6 +29,7 @@ import dataclasses
 import math
 import time
 import weakref
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ from thermo_manifold.physics import (
     poisson,
     stages,
     verlet,
+    verlet_kernels,
 )
 from thermo_manifold.physics.config import PhysicsConfig
 from thermo_manifold.physics.ledger import EnergyLedger, particle_energy
@@ -95,7 +97,7 @@ class Mechanics:
     stencil: object = None
     mass_field: torch.Tensor | None = None
     potential_field: torch.Tensor | None = None
-    poisson_residual: float = 0.0
+    poisson_residual: Callable[[], float] | float = 0.0
     pairs: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def matches(self, state: ParticleState) -> bool:
@@ -112,9 +114,17 @@ _MECHANICS_SAVED = ("positions", "masses", "gravity", "spring", "gravity_potenti
 class StepResult:
     state: ParticleState
     ledger: EnergyLedger  # a snapshot, safe to keep
-    poisson_residual: float
+    residual_of: Callable[[], float] | float  # the Poisson residual, or how to compute it
     collision_pairs: int
     stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def poisson_residual(self) -> float:
+        """||L phi - source|| / ||source|| of this step's solve, computed when first asked: at
+        small N a residual every step costs a tenth of the step."""
+        if callable(self.residual_of):
+            self.residual_of = float(self.residual_of())
+        return self.residual_of
 
 
 class ManifoldPhysics:
@@ -141,6 +151,11 @@ class ManifoldPhysics:
         if self.kernels == "numba":
             # One fused loop nest per pass over the particles; nothing left for compile to fuse.
             self._stages["update_particles"] = mesh_kernels.update_particles
+        # The kick-drift-kick step's passes: vectorised PyTorch or their Numba twins.
+        self._verlet = verlet_kernels if self.kernels == "numba" else verlet
+        self._contacts = verlet_kernels if self.kernels == "numba" else contacts
+        self._exchange_heat = (verlet_kernels.exchange_heat if self.kernels == "numba"
+                               else self._stages["exchange_heat"])
         self.config = config if config is not None else PhysicsConfig()
         self.device = torch.device(device)
         self.dtype = dtype
@@ -341,24 +356,25 @@ class ManifoldPhysics:
         m = state.masses
 
         with self._stage("update", seconds):
-            first = verlet.half_kick(state.velocities, m, start.gravity, start.spring, cfg)
-            moved = verlet.drift(state.positions, first.velocities, m, cfg)
+            first = self._verlet.half_kick(state.velocities, m, start.gravity, start.spring,
+                                           cfg)
+            moved = self._verlet.drift(state.positions, first.velocities, m, cfg)
         mech = self._evaluate_mechanics(moved.positions, m, seconds)
         with self._stage("update", seconds):
-            second = verlet.half_kick(moved.velocities, m, mech.gravity, mech.spring, cfg)
+            second = self._verlet.half_kick(moved.velocities, m, mech.gravity, mech.spring, cfg)
             heats = state.heats + moved.wall_loss
 
         with self._stage("heat", seconds):
             heat_field = mech.stencil.scatter(heats)
             capacity_field = mech.mass_field * cfg.specific_heat
-            exchanged = self._stages["exchange_heat"](mech.stencil, heat_field, capacity_field,
-                                                      heats, m, cfg)
+            exchanged = self._exchange_heat(mech.stencil, heat_field, capacity_field, heats, m,
+                                            cfg)
         velocities, heats = second.velocities, exchanged.heats
         contact_work = 0.0
         dissipated = float(_sum64(moved.wall_loss))
         with self._stage("collide", seconds):
             if mech.pairs is not None and mech.pairs[0].numel():
-                damped = contacts.dashpot(
+                damped = self._contacts.dashpot(
                     *mech.pairs, moved.positions, velocities, heats, m,
                     radius=cfg.particle_radius, young_modulus=cfg.young_modulus,
                     restitution=cfg.restitution, thermal_conductivity=cfg.thermal_conductivity,
@@ -367,8 +383,8 @@ class ManifoldPhysics:
                 contact_work = float(damped.contact_work)
                 dissipated += float(damped.dissipated)
         with self._stage("update", seconds):
-            rest = verlet.dissipate(mech.stencil, exchanged.temperature, capacity_field,
-                                    velocities, m, state.energies, heats, cfg)
+            rest = self._verlet.dissipate(mech.stencil, exchanged.temperature, capacity_field,
+                                          velocities, m, state.energies, heats, cfg)
 
         new_state = ParticleState(
             positions=moved.positions, velocities=rest.velocities, energies=rest.energies,
@@ -420,7 +436,7 @@ class ManifoldPhysics:
                 stencil = self._stages["cloud_in_cell"](positions, cfg.grid_size, h)
             mass_field = stencil.scatter(masses)
         with self._stage("gravity", seconds):
-            phi, residual = self._solve_gravity(mass_field)
+            phi, residual = self._solve_gravity(mass_field, lazy_residual=True)
             local_phi, grad_phi = stencil.gather_with_gradient(phi)
             gravity_potential = 0.5 * float(_sum64(masses * local_phi))
         pairs = None
@@ -430,7 +446,8 @@ class ManifoldPhysics:
             if cfg.collisions and positions.shape[0] > 1:
                 pairs = self._find_pairs(positions)
                 if cfg.young_modulus > 0:
-                    springs = contacts.spring_forces(*pairs, positions, r, cfg.young_modulus)
+                    springs = self._contacts.spring_forces(*pairs, positions, r,
+                                                           cfg.young_modulus)
                     spring, contact_potential = springs.forces, float(springs.potential)
         return Mechanics(positions=positions.clone(), masses=masses.clone(), gravity=-grad_phi,
                          spring=spring, gravity_potential=gravity_potential,
@@ -438,7 +455,8 @@ class ManifoldPhysics:
                          mass_field=mass_field, potential_field=phi, poisson_residual=residual,
                          pairs=pairs)
 
-    def _solve_gravity(self, mass_field: torch.Tensor) -> tuple[torch.Tensor, float]:
+    def _solve_gravity(self, mass_field: torch.Tensor, lazy_residual: bool = False
+                       ) -> tuple[torch.Tensor, Callable[[], float] | float]:
         cfg = self.config
         h = cfg.grid_spacing
         source = (4.0 * math.pi * cfg.G / h**3) * mass_field
@@ -450,6 +468,8 @@ class ManifoldPhysics:
                 warm = torch.zeros_like(source)
             phi = poisson.jacobi(warm, source, h, cfg.poisson_iterations)
             self._warm_potential = phi
+        if lazy_residual:
+            return phi, lambda: poisson.residual(phi, source, h)
         return phi, poisson.residual(phi, source, h)
 
     def _find_pairs(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

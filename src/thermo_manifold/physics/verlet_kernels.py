@@ -1,0 +1,381 @@
+"""Compiled CPU loops (Numba) for the kick-drift-kick step, same results as `verlet.py`,
+`contacts.py` and `stages.exchange_heat`.
+
+Why: at the sizes the sensorium runs (a few hundred to a few thousand particles) a step is
+dozens of small PyTorch operations, and their fixed cost (dispatch, allocation, one pass over
+memory each) sets the time, not N. Here each pass over the particles, the pairs or the grid is
+one loop. Particle passes run in parallel above `collision_kernels.PARALLEL_MIN` rows and
+serially below it (threads cost more than they save on small arrays); pair and grid loops run
+serially. Energy totals are summed from per-row arrays in a fixed order, so no result depends on
+the thread count, and they come back as plain floats.
+
+Each public function has the signature and result type of its PyTorch twin and is selected by
+`ManifoldPhysics(kernels="numba")`; tests hold the two to 1e-9.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+
+from thermo_manifold.physics import mesh_kernels
+from thermo_manifold.physics.collision_kernels import _jit, _twin, prange
+from thermo_manifold.physics.config import PhysicsConfig
+from thermo_manifold.physics.contacts import DashpotResult, SpringForces, damping_ratio
+from thermo_manifold.physics.stages import HeatExchange
+from thermo_manifold.physics.verlet import Dissipation, Drift, Kick
+
+def _np(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().contiguous().numpy()
+
+
+@_jit()
+def _column_totals(rows):
+    """Sum of each column of a (N, k) float64 array, in row order (repeatable)."""
+    totals = np.zeros(rows.shape[1])
+    for i in range(rows.shape[0]):
+        for j in range(rows.shape[1]):
+            totals[j] += rows[i, j]
+    return totals
+
+
+# ---------------------------------------------------------------------------- kicks and drift
+def _kick_rows(v, m, gravity, spring, half_dt, max_acceleration, out, work):
+    """out = v + (clamped gravity + spring / m) dt/2; work[i] = (gravity, spring, clamp) work."""
+    for i in prange(v.shape[0]):
+        gx, gy, gz = gravity[i, 0], gravity[i, 1], gravity[i, 2]
+        magnitude = math.sqrt(gx * gx + gy * gy + gz * gz)
+        clamp = min(max_acceleration / max(magnitude, 1e-30), 1.0)
+        mi = m[i]
+        gravity_work = 0.0
+        spring_work = 0.0
+        clamp_work = 0.0
+        for d in range(3):
+            g_step = gravity[i, d] * clamp * half_dt
+            s_step = spring[i, d] / mi * half_dt
+            new = v[i, d] + g_step + s_step
+            middle = 0.5 * (v[i, d] + new)
+            gravity_work += float(mi * g_step * middle)
+            spring_work += float(mi * s_step * middle)
+            unclamped = v[i, d] + gravity[i, d] * half_dt + s_step
+            clamp_work += float(0.5 * mi * ((new - unclamped) * (new + unclamped)))
+            out[i, d] = new
+        work[i, 0], work[i, 1], work[i, 2] = gravity_work, spring_work, clamp_work
+
+
+_kick = _twin(_kick_rows)
+
+
+def half_kick(velocities: torch.Tensor, masses: torch.Tensor, gravity: torch.Tensor,
+              spring: torch.Tensor, config: PhysicsConfig) -> Kick:
+    v = _np(velocities)
+    out = np.empty_like(v)
+    work = np.empty((v.shape[0], 3))
+    _kick(v.shape[0], v, _np(masses), _np(gravity), _np(spring), v.dtype.type(0.5 * config.dt),
+          v.dtype.type(config.max_acceleration), out, work)
+    totals = _column_totals(work)  # energy totals are plain floats in the Numba twins
+    return Kick(torch.from_numpy(out), float(totals[0]), float(totals[1]), float(totals[2]))
+
+
+def _drift_rows(x, v, m, dt, box, inside, wall_restitution, new_x, new_v, loss):
+    """x + v dt with the walls' mirror; loss[i] is the kinetic energy a bounce removed."""
+    for i in prange(x.shape[0]):
+        change = 0.0
+        for d in range(3):
+            vd = v[i, d]
+            xd, vn = mesh_kernels._bounce(x[i, d] + vd * dt, vd, box[d], inside[d],
+                                          wall_restitution)
+            new_x[i, d], new_v[i, d] = xd, vn
+            change += (vn - vd) * (vn + vd)
+        loss[i] = -0.5 * m[i] * change
+
+
+_drift = _twin(_drift_rows)
+
+
+@functools.lru_cache(maxsize=8)
+def _walls(domain: tuple[float, float, float], dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The box edges and the largest coordinates strictly inside them, in the state's dtype."""
+    box = np.asarray(domain, dtype=dtype)
+    return box, np.nextafter(box, np.zeros_like(box))
+
+
+def drift(positions: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor,
+          config: PhysicsConfig) -> Drift:
+    x, v, m = _np(positions), _np(velocities), _np(masses)
+    box, inside = _walls(config.domain_size, x.dtype)
+    new_x, new_v = np.empty_like(x), np.empty_like(v)
+    loss = np.empty_like(m)
+    _drift(x.shape[0], x, v, m, x.dtype.type(config.dt), box, inside,
+           x.dtype.type(config.wall_restitution), new_x, new_v, loss)
+    return Drift(torch.from_numpy(new_x), torch.from_numpy(new_v), torch.from_numpy(loss))
+
+
+# ---------------------------------------------------------------------------- contacts
+@_jit()
+def _springs(left, right, pos, radius, k, forces):
+    """forces += k delta n per touching pair (serial, pair order); returns U_c (float64)."""
+    potential = 0.0
+    for p in range(left.shape[0]):
+        i, j = left[p], right[p]
+        dx, dy, dz = pos[i, 0] - pos[j, 0], pos[i, 1] - pos[j, 1], pos[i, 2] - pos[j, 2]
+        distance = np.sqrt(dx * dx + dy * dy + dz * dz)
+        if not (distance > 1e-9 * radius and distance < 2.0 * radius):
+            continue
+        overlap = 2.0 * radius - distance
+        push = k * overlap
+        fx, fy, fz = push * (dx / distance), push * (dy / distance), push * (dz / distance)
+        forces[i, 0] += fx
+        forces[i, 1] += fy
+        forces[i, 2] += fz
+        forces[j, 0] -= fx
+        forces[j, 1] -= fy
+        forces[j, 2] -= fz
+        potential += 0.5 * k * float(overlap) ** 2
+    return potential
+
+
+def spring_forces(left: torch.Tensor, right: torch.Tensor, positions: torch.Tensor,
+                  radius: float, young_modulus: float) -> SpringForces:
+    x = _np(positions)
+    forces = np.zeros_like(x)
+    potential = _springs(_np(left), _np(right), x, x.dtype.type(radius),
+                         x.dtype.type(young_modulus), forces)
+    return SpringForces(torch.from_numpy(forces), float(potential))
+
+
+@_jit()
+def _dashpot(left, right, pos, vel, heats, masses, radius, k, zeta, dt, conductivity, cv,
+             headroom, new_vel, new_heats):
+    """Exact exponential damping of every touching pair's normal velocity (simultaneous: read
+    `vel`, accumulate into `new_vel`) and contact conduction with the donor limiter.
+    Returns (pair losses, kinetic change) in float64."""
+    pairs = left.shape[0]
+    flow = np.zeros(pairs, heats.dtype)
+    loss = np.zeros(pairs, heats.dtype)
+    donor = np.full(pairs, -1, np.int64)
+    given = np.zeros_like(heats)
+    for p in range(pairs):
+        i, j = left[p], right[p]
+        dx, dy, dz = pos[i, 0] - pos[j, 0], pos[i, 1] - pos[j, 1], pos[i, 2] - pos[j, 2]
+        distance = np.sqrt(dx * dx + dy * dy + dz * dz)
+        if not (distance > 1e-9 * radius and distance < 2.0 * radius):
+            continue
+        nx, ny, nz = dx / distance, dy / distance, dz / distance
+        overlap = 2.0 * radius - distance
+        mi, mj = masses[i], masses[j]
+        m_eff = mi * mj / (mi + mj)
+        v_n = ((vel[i, 0] - vel[j, 0]) * nx + (vel[i, 1] - vel[j, 1]) * ny
+               + (vel[i, 2] - vel[j, 2]) * nz)
+        decay = np.exp(-2.0 * zeta * dt * np.sqrt(k / m_eff))
+        impulse = m_eff * v_n * (1 - decay)
+        new_vel[i, 0] -= nx * impulse / mi
+        new_vel[i, 1] -= ny * impulse / mi
+        new_vel[i, 2] -= nz * impulse / mi
+        new_vel[j, 0] += nx * impulse / mj
+        new_vel[j, 1] += ny * impulse / mj
+        new_vel[j, 2] += nz * impulse / mj
+        loss[p] = 0.5 * m_eff * v_n * v_n * (1 - decay * decay)
+        ci, cj = mi * cv, mj * cv
+        gap = heats[j] / cj - heats[i] / ci
+        f = conductivity * overlap * overlap * gap * dt
+        equalising = gap * ci * cj / (ci + cj)
+        if abs(f) > abs(equalising):
+            f = equalising
+        flow[p] = f
+        donor[p] = j if f > 0 else i
+        given[donor[p]] += abs(f)
+    dissipated = 0.0
+    for p in range(pairs):
+        d = donor[p]
+        if d < 0:
+            continue
+        f = flow[p]
+        if given[d] > heats[d] * headroom:
+            f = f * (headroom * heats[d] / given[d])
+        new_heats[left[p]] += 0.5 * loss[p] + f
+        new_heats[right[p]] += 0.5 * loss[p] - f
+        dissipated += float(loss[p])
+    ke_change = 0.0
+    for i in range(masses.shape[0]):
+        for d in range(3):
+            ke_change += float(0.5 * masses[i] * ((new_vel[i, d] - vel[i, d])
+                                                  * (new_vel[i, d] + vel[i, d])))
+    return dissipated, ke_change
+
+
+def dashpot(left: torch.Tensor, right: torch.Tensor, positions: torch.Tensor,
+            velocities: torch.Tensor, heats: torch.Tensor, masses: torch.Tensor, *,
+            radius: float, young_modulus: float, restitution: float,
+            thermal_conductivity: float, specific_heat: float, dt: float) -> DashpotResult:
+    x, v, q = _np(positions), _np(velocities), _np(heats)
+    t = x.dtype.type
+    new_v, new_q = v.copy(), q.copy()
+    headroom = 1.0 - 64.0 * float(torch.finfo(heats.dtype).eps)
+    dissipated, ke_change = _dashpot(
+        _np(left), _np(right), x, v, q, _np(masses), t(radius), t(young_modulus),
+        t(damping_ratio(restitution)), t(dt), t(thermal_conductivity), t(specific_heat),
+        t(headroom), new_v, new_q)
+    return DashpotResult(torch.from_numpy(new_v), torch.from_numpy(new_q), float(dissipated),
+                         float(ke_change + dissipated))
+
+
+# ---------------------------------------------------------------------------- heat on the grid
+@_jit()
+def _diffuse(heat, capacity, number, diffused, gain, loss, temperature):
+    """One conservative diffusion step (flux min(C_a, C_b) (T_a - T_b) across every interior
+    face, none into empty cells or through walls) and what `distribute_to_particles` reads:
+    gain per unit capacity, loss per unit heat, and the medium temperature after diffusion."""
+    gx, gy, gz = heat.shape
+    t = np.zeros_like(heat)
+    for a in range(gx):
+        for b in range(gy):
+            for c in range(gz):
+                if capacity[a, b, c] > 0:
+                    t[a, b, c] = heat[a, b, c] / capacity[a, b, c]
+    change = np.zeros_like(heat)
+    for a in range(gx):
+        for b in range(gy):
+            for c in range(gz):
+                ca, ta = capacity[a, b, c], t[a, b, c]
+                if a + 1 < gx:
+                    flux = number * min(ca, capacity[a + 1, b, c]) * (ta - t[a + 1, b, c])
+                    change[a, b, c] -= flux
+                    change[a + 1, b, c] += flux
+                if b + 1 < gy:
+                    flux = number * min(ca, capacity[a, b + 1, c]) * (ta - t[a, b + 1, c])
+                    change[a, b, c] -= flux
+                    change[a, b + 1, c] += flux
+                if c + 1 < gz:
+                    flux = number * min(ca, capacity[a, b, c + 1]) * (ta - t[a, b, c + 1])
+                    change[a, b, c] -= flux
+                    change[a, b, c + 1] += flux
+    for a in range(gx):
+        for b in range(gy):
+            for c in range(gz):
+                new = heat[a, b, c] + change[a, b, c]
+                diffused[a, b, c] = new
+                d = new - heat[a, b, c]
+                ca = capacity[a, b, c]
+                gain[a, b, c] = max(d, 0.0) / ca if ca > 0 else 0.0
+                loss[a, b, c] = min(d, 0.0) / heat[a, b, c] if heat[a, b, c] > 0 else 0.0
+                temperature[a, b, c] = new / ca if ca > 0 else 0.0
+
+
+@_twin
+def _hand_back(base, fractions, gain, loss, step_x, step_y, masses, cv, heats, new_heats):
+    """Each particle's share of its cells' diffusion change: gains by heat capacity, losses by
+    heat content (`thermal.distribute_to_particles`), both fields gathered in one pass."""
+    one = fractions.dtype.type(1)
+    for i in prange(base.shape[0]):
+        rx, ry, rz = fractions[i, 0], fractions[i, 1], fractions[i, 2]
+        gained = mesh_kernels._interpolate(mesh_kernels._corners(gain, base[i], step_x, step_y),
+                                           rx, ry, rz, one)
+        lost = mesh_kernels._interpolate(mesh_kernels._corners(loss, base[i], step_x, step_y),
+                                         rx, ry, rz, one)
+        new_heats[i] = heats[i] + (masses[i] * cv * gained + heats[i] * lost)
+
+
+def exchange_heat(stencil: mesh_kernels.NumbaCloudInCell, heat_field: torch.Tensor,
+                  capacity_field: torch.Tensor, heats: torch.Tensor, masses: torch.Tensor,
+                  config: PhysicsConfig) -> HeatExchange:
+    """Numba twin of `stages.exchange_heat`."""
+    heat, capacity = _np(heat_field), _np(capacity_field)
+    diffused, gain, loss, temperature = (np.empty_like(heat) for _ in range(4))
+    _diffuse(heat, capacity, heat.dtype.type(config.diffusion_number), diffused, gain, loss,
+             temperature)
+    q = _np(heats)
+    new_heats = np.empty_like(q)
+    _hand_back(q.shape[0], stencil.base, stencil.fractions, gain.reshape(-1), loss.reshape(-1),
+               *stencil.steps, _np(masses), q.dtype.type(config.specific_heat), q, new_heats)
+    return HeatExchange(torch.from_numpy(new_heats), torch.from_numpy(diffused),
+                        torch.from_numpy(temperature))
+
+
+# ---------------------------------------------------------------------------- dissipation
+def _dissipate_rows(temperature_gradient, heats, capped, gain_scale, capacity, energies, v, m,
+                    radiation_coefficient, thermalize_rate, k_b, max_acceleration, dt,
+                    drag_factor, max_speed, new_v, new_energies, new_heats, flows):
+    """Conduction (already balanced and capped), radiation, thermalization, the pressure kick,
+    drag and the speed limit; flows[i] = (pressure work, radiated, kinetic loss)."""
+    for i in prange(v.shape[0]):
+        change = capped[i] * gain_scale if capped[i] > 0 else capped[i]
+        heat = heats[i] + change
+        temperature = heat / capacity[i]
+        squared = temperature * temperature
+        radiated = min(radiation_coefficient * (squared * squared), heat)
+        heat -= radiated
+        moved = min(energies[i] * thermalize_rate, energies[i])
+        new_energies[i] = energies[i] - moved
+        heat += moved
+        px = -k_b * temperature_gradient[i, 0]
+        py = -k_b * temperature_gradient[i, 1]
+        pz = -k_b * temperature_gradient[i, 2]
+        magnitude = np.sqrt(px * px + py * py + pz * pz)
+        clamp = min(max_acceleration / max(magnitude, 1e-30), 1.0)
+        v0x, v0y, v0z = v[i, 0], v[i, 1], v[i, 2]
+        v1x, v1y, v1z = v0x + px * clamp * dt, v0y + py * clamp * dt, v0z + pz * clamp * dt
+        mi = m[i]
+        pressure_work = 0.5 * mi * ((v1x - v0x) * (v1x + v0x) + (v1y - v0y) * (v1y + v0y)
+                                    + (v1z - v0z) * (v1z + v0z))
+        v2x, v2y, v2z = v1x * drag_factor, v1y * drag_factor, v1z * drag_factor
+        speed = np.sqrt(v2x * v2x + v2y * v2y + v2z * v2z)
+        limit = min(max_speed / max(speed, 1e-30), 1.0)
+        v2x, v2y, v2z = v2x * limit, v2y * limit, v2z * limit
+        lost = -0.5 * mi * ((v2x - v1x) * (v2x + v1x) + (v2y - v1y) * (v2y + v1y)
+                            + (v2z - v1z) * (v2z + v1z))
+        new_v[i, 0], new_v[i, 1], new_v[i, 2] = v2x, v2y, v2z
+        new_heats[i] = heat + lost
+        flows[i, 0], flows[i, 1], flows[i, 2] = pressure_work, radiated, lost
+
+
+_dissipate = _twin(_dissipate_rows)
+
+
+@_jit()
+def _per_capacity(imbalance, capacity, out):
+    """Each cell's conduction imbalance per unit heat capacity (0 in empty cells)."""
+    for c in range(imbalance.shape[0]):
+        out[c] = imbalance[c] / capacity[c] if capacity[c] > 0 else 0.0
+
+
+def dissipate(stencil: mesh_kernels.NumbaCloudInCell, temperature_field: torch.Tensor,
+              capacity_field: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor,
+              energies: torch.Tensor, heats: torch.Tensor, config: PhysicsConfig
+              ) -> Dissipation:
+    """Numba twin of `verlet.dissipate`."""
+    cfg = config
+    r, dt = cfg.particle_radius, cfg.dt
+    q = _np(heats)
+    t = q.dtype.type
+    capacity = _np(masses) * t(cfg.specific_heat)
+    local_temperature, temperature_gradient = stencil.gather_with_gradient(temperature_field)
+    raw = np.empty_like(q)
+    mesh_kernels._conduction_raw(q.shape[0], local_temperature.numpy(), q, capacity,
+                                 t(cfg.thermal_conductivity * r * dt), raw)
+    imbalance = stencil.scatter(torch.from_numpy(raw)).numpy()
+    per_capacity = np.empty_like(imbalance)
+    _per_capacity(imbalance.reshape(-1), _np(capacity_field).reshape(-1),
+                  per_capacity.reshape(-1))
+    capped = np.empty_like(q)
+    surplus, total_gain = mesh_kernels._conduction_balance(
+        stencil.gather(torch.from_numpy(per_capacity)).numpy(), raw, q, capacity, capped)
+    gain_scale = 1.0 - surplus / total_gain if total_gain > 0 else 1.0
+    v = _np(velocities)
+    new_v, new_e, new_q = np.empty_like(v), np.empty_like(q), np.empty_like(q)
+    flows = np.empty((q.shape[0], 3))
+    _dissipate(q.shape[0], temperature_gradient.numpy(), q, capped, gain_scale, capacity,
+               _np(energies), v, _np(masses), t(cfg.emissivity * cfg.sigma_SB * r**2 * dt),
+               t(dt / cfg.tau_thermalization), t(cfg.k_B), t(cfg.max_acceleration), t(dt),
+               t(math.exp(-6.0 * math.pi * cfg.dynamic_viscosity * r * dt)), t(cfg.max_speed),
+               new_v, new_e, new_q, flows)
+    totals = _column_totals(flows)
+    return Dissipation(torch.from_numpy(new_v), torch.from_numpy(new_e), torch.from_numpy(new_q),
+                       float(totals[0]), float(totals[1]), float(totals[2]))
+
+
+__all__ = ["dashpot", "dissipate", "drift", "exchange_heat", "half_kick",
+           "spring_forces"]
