@@ -72,6 +72,9 @@ class PhysicsConfig:
     collisions: bool = True
     collision_method: str = "cell_list"
     contact: str = "spring_dashpot"
+    # Largest omega_0 h of a contact substep (spring_dashpot only): the springs take
+    # ceil(dt omega_0 / contact_resolution) substeps per step for the lightest pair.
+    contact_resolution: float = 0.2
 
     def __post_init__(self) -> None:
         grid = tuple(self.grid_size) if isinstance(self.grid_size, (list, tuple)) else None
@@ -106,6 +109,10 @@ class PhysicsConfig:
                 f"collision_method must be one of {COLLISION_METHODS}; "
                 f"got {self.collision_method!r}"
             )
+        if not (isinstance(self.contact_resolution, (int, float)) and
+                math.isfinite(self.contact_resolution) and 0 < self.contact_resolution <= 1):
+            raise ValueError("contact_resolution must be in (0, 1] (omega_0 h of a contact "
+                             f"substep); got {self.contact_resolution!r}")
         if self.contact not in CONTACT_MODELS:
             raise ValueError(f"contact must be one of {CONTACT_MODELS}; got {self.contact!r}")
         if not isinstance(self.collisions, bool):

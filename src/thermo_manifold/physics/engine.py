@@ -98,12 +98,39 @@ class Mechanics:
     mass_field: torch.Tensor | None = None
     potential_field: torch.Tensor | None = None
     poisson_residual: Callable[[], float] | float = 0.0
-    pairs: tuple[torch.Tensor, torch.Tensor] | None = None
+    touching: int = 0  # pairs closer than 2r
 
     def matches(self, state: ParticleState) -> bool:
         return (self.positions.shape == state.positions.shape
                 and torch.equal(self.positions, state.positions)
                 and torch.equal(self.masses, state.masses))
+
+
+class _Candidates:
+    """The pairs that can touch during one step: every pair closer than 2r + skin where the
+    list was built. It stays valid while no particle has moved more than skin / 2 since then
+    (two particles closing in together then close at most the skin); `around` rebuilds it
+    before that can fail."""
+
+    SKIN = 0.3  # in particle radii
+
+    def __init__(self, engine: "ManifoldPhysics", positions: torch.Tensor):
+        self._engine = engine
+        self._skin = self.SKIN * engine.config.particle_radius
+        self._build(positions)
+
+    def _build(self, positions: torch.Tensor) -> None:
+        cutoff = 2.0 * self._engine.config.particle_radius + self._skin
+        self._pairs = self._engine._find_pairs(positions, cutoff)
+        self._origin = self._checked = positions
+
+    def around(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if positions is not self._checked:
+            moved = float(((positions - self._origin) ** 2).sum(dim=1).max())
+            if moved > (0.5 * self._skin) ** 2:
+                self._build(positions)
+            self._checked = positions
+        return self._pairs
 
 
 _MECHANICS_SAVED = ("positions", "masses", "gravity", "spring", "gravity_potential",
@@ -345,8 +372,8 @@ class ManifoldPhysics:
         return StepResult(new_state, ledger.snapshot(), residual, pairs, seconds)
 
     def _step_verlet(self, state: ParticleState, known: bool) -> StepResult:
-        """Kick-drift-kick for gravity and the contact springs, then the dissipative and
-        thermal parts at the new positions (see `verlet.py`)."""
+        """Kick-drift-kick for gravity with the contact springs substepped inside it, then the
+        dissipative and thermal parts at the new positions (see `verlet.py`)."""
         cfg = self.config
         seconds: dict[str, float] = {}
         if self.ledger is None:
@@ -354,43 +381,71 @@ class ManifoldPhysics:
         ledger = self.ledger
         start = self._mechanics_for(state, known, seconds)
         m = state.masses
-
-        with self._stage("update", seconds):
-            first = self._verlet.half_kick(state.velocities, m, start.gravity, start.spring,
-                                           cfg)
-            moved = self._verlet.drift(state.positions, first.velocities, m, cfg)
-        mech = self._evaluate_mechanics(moved.positions, m, seconds)
-        with self._stage("update", seconds):
-            second = self._verlet.half_kick(moved.velocities, m, mech.gravity, mech.spring, cfg)
-            heats = state.heats + moved.wall_loss
+        contacts_on = cfg.collisions and state.num_particles > 1
+        springs_on = contacts_on and cfg.young_modulus > 0
+        substeps = self._substeps(m)
+        h = cfg.dt / substeps
+        x, v, heats = state.positions, state.velocities, state.heats
+        spring = start.spring
+        candidates = None
+        if contacts_on:
+            with self._stage("collide", seconds):
+                candidates = _Candidates(self, x)
+        gravity_work = clamp_work = dissipated = contact_work = 0.0
+        touching = 0
+        mech = None
+        for index in range(substeps):
+            first, last = index == 0, index == substeps - 1
+            with self._stage("update", seconds):
+                kick = self._verlet.half_kick(v, m, start.gravity if first else None, spring,
+                                              0.5 * cfg.dt, 0.5 * h, cfg.max_acceleration)
+                moved = self._verlet.drift(x, kick.velocities, m, h, cfg)
+                x, v = moved.positions, moved.velocities
+                heats = heats + moved.wall_loss
+                dissipated += float(_sum64(moved.wall_loss))
+                gravity_work += float(kick.gravity_work)
+                clamp_work += float(kick.clamp_work)
+            if last:
+                mech = self._evaluate_mechanics(x, m, seconds, candidates)
+                spring, touching = mech.spring, mech.touching
+            elif springs_on:
+                with self._stage("collide", seconds):
+                    springs = self._contacts.spring_forces(*candidates.around(x), x,
+                                                           cfg.particle_radius,
+                                                           cfg.young_modulus)
+                    spring = springs.forces
+            with self._stage("update", seconds):
+                kick = self._verlet.half_kick(v, m, mech.gravity if last else None, spring,
+                                              0.5 * cfg.dt, 0.5 * h, cfg.max_acceleration)
+                v = kick.velocities
+                gravity_work += float(kick.gravity_work)
+                clamp_work += float(kick.clamp_work)
+            if candidates is not None:
+                with self._stage("collide", seconds):
+                    damped = self._contacts.dashpot(
+                        *candidates.around(x), x, v, heats, m, radius=cfg.particle_radius,
+                        young_modulus=cfg.young_modulus, restitution=cfg.restitution,
+                        thermal_conductivity=cfg.thermal_conductivity,
+                        specific_heat=cfg.specific_heat, dt=h,
+                        conduction_dt=cfg.dt if last else 0.0)
+                    v, heats = damped.velocities, damped.heats
+                    contact_work += float(damped.contact_work)
+                    dissipated += float(damped.dissipated)
 
         with self._stage("heat", seconds):
             heat_field = mech.stencil.scatter(heats)
             capacity_field = mech.mass_field * cfg.specific_heat
             exchanged = self._exchange_heat(mech.stencil, heat_field, capacity_field, heats, m,
                                             cfg)
-        velocities, heats = second.velocities, exchanged.heats
-        contact_work = 0.0
-        dissipated = float(_sum64(moved.wall_loss))
-        with self._stage("collide", seconds):
-            if mech.pairs is not None and mech.pairs[0].numel():
-                damped = self._contacts.dashpot(
-                    *mech.pairs, moved.positions, velocities, heats, m,
-                    radius=cfg.particle_radius, young_modulus=cfg.young_modulus,
-                    restitution=cfg.restitution, thermal_conductivity=cfg.thermal_conductivity,
-                    specific_heat=cfg.specific_heat, dt=cfg.dt)
-                velocities, heats = damped.velocities, damped.heats
-                contact_work = float(damped.contact_work)
-                dissipated += float(damped.dissipated)
         with self._stage("update", seconds):
             rest = self._verlet.dissipate(mech.stencil, exchanged.temperature, capacity_field,
-                                          velocities, m, state.energies, heats, cfg)
+                                          v, m, state.energies, exchanged.heats, cfg)
 
         new_state = ParticleState(
-            positions=moved.positions, velocities=rest.velocities, energies=rest.energies,
-            heats=rest.heats, excitations=state.excitations, masses=m, phases=state.phases)
-        ledger.gravity_work += float(first.gravity_work) + float(second.gravity_work)
-        ledger.clamp_work += float(first.clamp_work) + float(second.clamp_work)
+            positions=x, velocities=rest.velocities, energies=rest.energies, heats=rest.heats,
+            excitations=state.excitations, masses=m, phases=state.phases)
+        ledger.gravity_work += gravity_work
+        ledger.clamp_work += clamp_work
         ledger.pressure_work += float(rest.pressure_work)
         ledger.contact_work += contact_work
         ledger.radiated += float(rest.radiated)
@@ -403,8 +458,16 @@ class ManifoldPhysics:
                              potential=mech.potential_field)
         self._mechanics = mech
         self._remember_output(new_state)
-        pairs = 0 if mech.pairs is None else int(mech.pairs[0].numel())
-        return StepResult(new_state, ledger.snapshot(), mech.poisson_residual, pairs, seconds)
+        return StepResult(new_state, ledger.snapshot(), mech.poisson_residual, touching, seconds)
+
+    def _substeps(self, masses: torch.Tensor) -> int:
+        """Contact substeps of one step (1 when no springs act); `_validate` has checked that
+        the count is within MAX_CONTACT_SUBSTEPS."""
+        cfg = self.config
+        if not (cfg.collisions and masses.shape[0] > 1 and cfg.young_modulus > 0):
+            return 1
+        return contacts.contact_substeps(cfg.dt, cfg.young_modulus, float(masses.min()),
+                                         cfg.contact_resolution)
 
     def _mechanics_for(self, state: ParticleState, known: bool,
                        seconds: dict[str, float]) -> Mechanics:
@@ -424,9 +487,11 @@ class ManifoldPhysics:
         return mech
 
     def _evaluate_mechanics(self, positions: torch.Tensor, masses: torch.Tensor,
-                            seconds: dict[str, float]) -> Mechanics:
+                            seconds: dict[str, float], candidates: "_Candidates | None" = None
+                            ) -> Mechanics:
         """Mesh gravity and contact springs at `positions`: scatter, Poisson, gather of the
-        potential's gradient, pair search and spring forces."""
+        potential's gradient, and spring forces over the step's candidate pairs (or a fresh
+        pair search)."""
         cfg = self.config
         h, r = cfg.grid_spacing, cfg.particle_radius
         with self._stage("scatter", seconds):
@@ -439,21 +504,20 @@ class ManifoldPhysics:
             phi, residual = self._solve_gravity(mass_field, lazy_residual=True)
             local_phi, grad_phi = stencil.gather_with_gradient(phi)
             gravity_potential = 0.5 * float(_sum64(masses * local_phi))
-        pairs = None
         spring = torch.zeros_like(positions)
-        contact_potential = 0.0
+        contact_potential, touching = 0.0, 0
         with self._stage("collide", seconds):
-            if cfg.collisions and positions.shape[0] > 1:
-                pairs = self._find_pairs(positions)
-                if cfg.young_modulus > 0:
-                    springs = self._contacts.spring_forces(*pairs, positions, r,
-                                                           cfg.young_modulus)
-                    spring, contact_potential = springs.forces, float(springs.potential)
+            if cfg.collisions and positions.shape[0] > 1 and cfg.young_modulus > 0:
+                pairs = (candidates.around(positions) if candidates is not None
+                         else self._find_pairs(positions, 2.0 * r))
+                springs = self._contacts.spring_forces(*pairs, positions, r, cfg.young_modulus)
+                spring, contact_potential = springs.forces, float(springs.potential)
+                touching = int(springs.touching)
         return Mechanics(positions=positions.clone(), masses=masses.clone(), gravity=-grad_phi,
                          spring=spring, gravity_potential=gravity_potential,
                          contact_potential=contact_potential, stencil=stencil,
                          mass_field=mass_field, potential_field=phi, poisson_residual=residual,
-                         pairs=pairs)
+                         touching=touching)
 
     def _solve_gravity(self, mass_field: torch.Tensor, lazy_residual: bool = False
                        ) -> tuple[torch.Tensor, Callable[[], float] | float]:
@@ -472,9 +536,9 @@ class ManifoldPhysics:
             return phi, lambda: poisson.residual(phi, source, h)
         return phi, poisson.residual(phi, source, h)
 
-    def _find_pairs(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _find_pairs(self, positions: torch.Tensor, cutoff: float
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        cutoff = 2.0 * cfg.particle_radius
         if cfg.collision_method == "brute_force":
             return collisions.brute_force_pairs(positions, cutoff)
         if self.kernels == "numba":
@@ -508,13 +572,15 @@ class ManifoldPhysics:
         if (cfg.contact == "spring_dashpot" and cfg.collisions and state.num_particles > 1
                 and cfg.young_modulus > 0):
             lightest = float(state.masses.min())
-            limit = contacts.stable_time_step(cfg.young_modulus, lightest)
-            if cfg.dt >= limit:
+            substeps = contacts.contact_substeps(cfg.dt, cfg.young_modulus, lightest,
+                                                 cfg.contact_resolution)
+            if substeps > contacts.MAX_CONTACT_SUBSTEPS:
                 raise StateError(
-                    f"dt={cfg.dt} is at or above the stable time step of the spring contact, "
-                    f"2 sqrt(m_eff / k) = {limit:.4g} for the lightest particles (mass "
-                    f"{lightest:.4g}, young_modulus={cfg.young_modulus}): lower dt or "
-                    "young_modulus, make the lightest particles heavier, or use contact='seed'")
+                    f"the lightest particles (mass {lightest:.4g}) need {substeps} contact "
+                    f"substeps per step with dt={cfg.dt}, young_modulus={cfg.young_modulus} "
+                    f"and contact_resolution={cfg.contact_resolution} (at most "
+                    f"{contacts.MAX_CONTACT_SUBSTEPS}): lower dt or young_modulus, make the "
+                    "lightest particles heavier, or use contact='seed'")
 
     @contextmanager
     def _stage(self, name: str, seconds: dict[str, float]):

@@ -381,31 +381,36 @@ def reference_step(
     return _verlet_step(s, config, stage_seconds)
 
 
+def _springs(x: np.ndarray, config: PhysicsConfig):
+    """Touching pairs (left, right, normal, overlap), spring forces k delta n and U_c at x."""
+    r, k, n = config.particle_radius, config.young_modulus, x.shape[0]
+    left, right = find_pairs(x, 2.0 * r, config.domain_size)
+    delta = x[left] - x[right]
+    distance = np.sqrt((delta**2).sum(axis=1))
+    touching = (distance > 1e-9 * r) & (distance < 2.0 * r)
+    left, right, delta, distance = (left[touching], right[touching], delta[touching],
+                                    distance[touching])
+    normal = delta / distance[:, None]
+    overlap = 2.0 * r - distance
+    push = (k * overlap)[:, None] * normal
+    forces = _accumulate(left, push, n) - _accumulate(right, push, n)
+    return left, right, normal, overlap, forces, float((0.5 * k * overlap**2).sum())
+
+
 def _mechanics(x: np.ndarray, m: np.ndarray, config: PhysicsConfig) -> dict:
     """Conservative forces at x: gravity acceleration -grad phi, spring forces, U_grav, U_c."""
-    h, r, k = config.grid_spacing, config.particle_radius, config.young_modulus
+    h = config.grid_spacing
     stencil = Stencil(x, config.grid_size, h)
     mass_field = stencil.scatter(m)
     phi = solve_poisson(4.0 * math.pi * config.G * mass_field / h**3, h)
-    spring = np.zeros_like(x)
-    contact_potential = 0.0
-    left = right = np.zeros(0, dtype=np.int64)
-    if config.collisions and x.shape[0] > 1:
-        left, right = find_pairs(x, 2.0 * r, config.domain_size)
-        delta = x[left] - x[right]
-        distance = np.sqrt((delta**2).sum(axis=1))
-        touching = (distance > 1e-9 * r) & (distance < 2.0 * r)
-        left, right, delta, distance = (left[touching], right[touching], delta[touching],
-                                        distance[touching])
-        overlap = 2.0 * r - distance
-        push = (k * overlap / distance)[:, None] * delta  # k delta n
-        n = x.shape[0]
-        spring = _accumulate(left, push, n) - _accumulate(right, push, n)
-        contact_potential = float((0.5 * k * overlap**2).sum())
+    spring, contact_potential, touching = np.zeros_like(x), 0.0, 0
+    if config.collisions and x.shape[0] > 1 and config.young_modulus > 0:
+        left, _, _, _, spring, contact_potential = _springs(x, config)
+        touching = left.size
     return {"stencil": stencil, "mass_field": mass_field, "phi": phi,
             "gravity": -stencil.gradient(phi), "spring": spring,
             "gravity_potential": 0.5 * float((m * stencil.gather(phi)).sum()),
-            "contact_potential": contact_potential, "left": left, "right": right}
+            "contact_potential": contact_potential, "touching": touching}
 
 
 def _clamp_factor(acceleration: np.ndarray, limit: float) -> np.ndarray:
@@ -413,41 +418,89 @@ def _clamp_factor(acceleration: np.ndarray, limit: float) -> np.ndarray:
     return np.minimum(limit / np.maximum(magnitude, 1e-30), 1.0)
 
 
-def _half_kick(v, m, mech, config: PhysicsConfig):
-    """v + (clamped gravity + spring / m) dt/2; returns (v, gravity work, clamp work)."""
-    half = 0.5 * config.dt
-    clamped = mech["gravity"] * _clamp_factor(mech["gravity"], config.max_acceleration)
-    new = v + (clamped + mech["spring"] / m[:, None]) * half
-    full = v + (mech["gravity"] + mech["spring"] / m[:, None]) * half
-    gravity_work = float((m[:, None] * clamped * half * 0.5 * (v + new)).sum())
+def _kick(v, m, gravity, spring, gravity_dt: float, spring_dt: float, config: PhysicsConfig):
+    """v + clamped gravity * gravity_dt + spring / m * spring_dt; returns (v, gravity work,
+    clamp work). `gravity` None: a spring kick alone."""
+    spring_step = spring / m[:, None] * spring_dt
+    if gravity is None:
+        return v + spring_step, 0.0, 0.0
+    clamped = gravity * _clamp_factor(gravity, config.max_acceleration)
+    new = v + clamped * gravity_dt + spring_step
+    full = v + gravity * gravity_dt + spring_step
+    gravity_work = float((m[:, None] * clamped * gravity_dt * 0.5 * (v + new)).sum())
     return new, gravity_work, float(_kinetic_change(m, full, new).sum())
 
 
-def _verlet_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
-    """Kick-drift-kick for gravity and the contact springs, then heat diffusion, dashpots and
-    contact conduction, and the rest of the dissipative and thermal update, at x_{n+1}.
+def _substeps(m: np.ndarray, config: PhysicsConfig) -> int:
+    """ceil(dt omega_0 / contact_resolution) for the two lightest masses, at least 1."""
+    if not (config.collisions and m.size > 1 and config.young_modulus > 0):
+        return 1
+    omega = math.sqrt(config.young_modulus / (0.5 * float(m.min())))
+    return max(1, math.ceil(config.dt * omega / config.contact_resolution - 1e-9))
 
-    Flows: gravity_work (both half kicks, not in the closure), clamp_work, pressure_work,
+
+def _verlet_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
+    """Gravity kick-drift-kick with the contact springs substepped inside it (h = dt / n:
+    spring half kick, drift and walls, springs at the new positions, spring half kick,
+    dashpot over h), then heat diffusion, contact conduction over dt, and the rest of the
+    dissipative and thermal update, at x_{n+1}.
+
+    Flows: gravity_work (its half kicks, not in the closure), clamp_work, pressure_work,
     contact_work (cross terms of simultaneous dashpot impulses), radiated, dissipated, the
     potentials U_grav and U_c at the new positions, and the number of touching pairs."""
     x, v, m, q, energy = s["positions"], s["velocities"], s["masses"], s["heats"], s["energies"]
     cv, r, dt = config.specific_heat, config.particle_radius, config.dt
     capacity = m * cv
     n = x.shape[0]
+    contacts = config.collisions and n > 1
+    substeps = _substeps(m, config)
+    h = dt / substeps
+    log_e = math.log(config.restitution) if config.restitution > 0 else -math.inf
+    zeta = 1.0 if config.restitution == 0 else -log_e / math.sqrt(math.pi**2 + log_e**2)
+    gravity_work = clamp_work = dissipated = contact_work = 0.0
     with _timed("gravity", stage_seconds):
         start = _mechanics(x, m, config)
-    with _timed("update", stage_seconds):
-        v, gravity_work, clamp_work = _half_kick(v, m, start, config)
-        x_new, v_wall = _walls(x + v * dt, v, config)
-        wall_loss = -_kinetic_change(m, v, v_wall)
-        q = q + wall_loss
-        dissipated = float(wall_loss.sum())
-    with _timed("gravity", stage_seconds):
-        mech = _mechanics(x_new, m, config)
-    with _timed("update", stage_seconds):
-        v, work, clamp = _half_kick(v_wall, m, mech, config)
-        gravity_work += work
-        clamp_work += clamp
+    spring = start["spring"]
+    for index in range(substeps):
+        first, last = index == 0, index == substeps - 1
+        with _timed("update", stage_seconds):
+            v, work, clamp = _kick(v, m, start["gravity"] if first else None, spring, 0.5 * dt,
+                                   0.5 * h, config)
+            gravity_work, clamp_work = gravity_work + work, clamp_work + clamp
+            x_new, v_wall = _walls(x + v * h, v, config)
+            wall_loss = -_kinetic_change(m, v, v_wall)
+            x, v, q = x_new, v_wall, q + wall_loss
+            dissipated += float(wall_loss.sum())
+        with _timed("gravity", stage_seconds):
+            if last:
+                mech = _mechanics(x, m, config)
+                spring = mech["spring"]
+            elif config.young_modulus > 0:
+                spring = _springs(x, config)[4]
+        with _timed("update", stage_seconds):
+            v, work, clamp = _kick(v, m, mech["gravity"] if last else None, spring, 0.5 * dt,
+                                   0.5 * h, config)
+            gravity_work, clamp_work = gravity_work + work, clamp_work + clamp
+        if not contacts:
+            continue
+        with _timed("collide", stage_seconds):
+            # Dashpot: each touching pair's normal velocity decays exactly over h.
+            left, right, normal, overlap, _, _ = _springs(x, config)
+            m_l, m_r = m[left], m[right]
+            m_eff = m_l * m_r / (m_l + m_r)
+            decay = np.exp(-2.0 * zeta * h * np.sqrt(config.young_modulus / m_eff))
+            v_n = ((v[left] - v[right]) * normal).sum(axis=1)
+            kick = normal * (m_eff * v_n * (1.0 - decay))[:, None]
+            damped = v - _accumulate(left, kick / m_l[:, None], n) + _accumulate(
+                right, kick / m_r[:, None], n)
+            loss = 0.5 * m_eff * v_n**2 * (1.0 - decay**2)
+            flow = (_contact_conduction(left, right, overlap, q, m_l, m_r, config) if last
+                    else np.zeros_like(loss))
+            q = q + _accumulate(left, 0.5 * loss + flow, n) + _accumulate(right, 0.5 * loss
+                                                                           - flow, n)
+            contact_work += float(_kinetic_change(m, v, damped).sum()) + float(loss.sum())
+            dissipated += float(loss.sum())
+            v = damped
     stencil, capacity_field = mech["stencil"], cv * mech["mass_field"]
 
     with _timed("heat", stage_seconds):
@@ -457,31 +510,6 @@ def _verlet_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
         q = (q + capacity * stencil.gather(_safe_divide(np.maximum(change, 0.0), capacity_field))
              + q * stencil.gather(_safe_divide(np.minimum(change, 0.0), heat_field)))
         medium_temperature = _safe_divide(diffused, capacity_field)
-
-    contact_work = 0.0
-    left, right = mech["left"], mech["right"]
-    with _timed("collide", stage_seconds):
-        if left.size:
-            # Dashpot: the normal relative velocity decays exactly, exp(-2 zeta omega_0 dt).
-            delta = x_new[left] - x_new[right]
-            distance = np.sqrt((delta**2).sum(axis=1))
-            normal = delta / distance[:, None]
-            m_l, m_r = m[left], m[right]
-            m_eff = m_l * m_r / (m_l + m_r)
-            log_e = math.log(config.restitution) if config.restitution > 0 else -math.inf
-            zeta = 1.0 if config.restitution == 0 else -log_e / math.sqrt(math.pi**2 + log_e**2)
-            decay = np.exp(-2.0 * zeta * dt * np.sqrt(config.young_modulus / m_eff))
-            v_n = ((v[left] - v[right]) * normal).sum(axis=1)
-            kick = normal * (m_eff * v_n * (1.0 - decay))[:, None]
-            damped = v - _accumulate(left, kick / m_l[:, None], n) + _accumulate(
-                right, kick / m_r[:, None], n)
-            loss = 0.5 * m_eff * v_n**2 * (1.0 - decay**2)
-            flow = _contact_conduction(left, right, 2.0 * r - distance, q, m_l, m_r, config)
-            q = q + _accumulate(left, 0.5 * loss + flow, n) + _accumulate(right, 0.5 * loss
-                                                                           - flow, n)
-            contact_work = float(_kinetic_change(m, v, damped).sum()) + float(loss.sum())
-            dissipated += float(loss.sum())
-            v = damped
 
     with _timed("update", stage_seconds):
         local_temperature = stencil.gather(medium_temperature)
@@ -507,7 +535,7 @@ def _verlet_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
         q = q + loss
         dissipated += float(loss.sum())
 
-    new_state = dict(s, positions=x_new, velocities=v_new, energies=energy, heats=q)
+    new_state = dict(s, positions=x, velocities=v_new, energies=energy, heats=q)
     new_state.update({name: s[name].copy() for name in ("excitations", "masses", "phases")})
     flows = {
         "gravity_work": gravity_work,
@@ -518,7 +546,8 @@ def _verlet_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
         "dissipated": dissipated,
         "potential": mech["gravity_potential"],
         "contact_potential": mech["contact_potential"],
-        "collision_pairs": int(left.size),
+        "collision_pairs": mech["touching"],
+        "substeps": substeps,
     }
     return new_state, flows
 

@@ -59,29 +59,36 @@ def acceleration_clamp(acceleration: torch.Tensor, limit: float) -> torch.Tensor
     return torch.clamp(limit / magnitude.clamp_min(1e-30), max=1.0)
 
 
-def half_kick(velocities: torch.Tensor, masses: torch.Tensor, gravity: torch.Tensor,
-              spring: torch.Tensor, config: PhysicsConfig) -> Kick:
-    """v += (clamped gravity acceleration + spring force / m) dt / 2.
+def half_kick(velocities: torch.Tensor, masses: torch.Tensor, gravity: torch.Tensor | None,
+              spring: torch.Tensor, gravity_dt: float, spring_dt: float,
+              max_acceleration: float) -> Kick:
+    """v += clamped gravity acceleration * gravity_dt + spring force / m * spring_dt.
 
-    The work splits exactly by force, W = sum (force dt/2) . (v_before + v_after) / 2."""
-    half_dt = 0.5 * config.dt
+    Gravity and springs kick with their own steps because the springs are substepped (the
+    outer half kick of gravity and the first inner half kick of the springs coincide). The
+    work splits exactly by force, W = sum (force * step) . (v_before + v_after) / 2."""
     m = masses[:, None]
-    clamp = acceleration_clamp(gravity, config.max_acceleration)
-    gravity_step = gravity * clamp * half_dt
-    spring_step = spring / m * half_dt
+    spring_step = spring / m * spring_dt
+    if gravity is None:  # an inner spring kick
+        new = velocities + spring_step
+        middle = 0.5 * (velocities + new)
+        zero = torch.zeros((), dtype=torch.float64)
+        return Kick(new, zero, _total((m * spring_step * middle).sum(dim=1)), zero)
+    clamp = acceleration_clamp(gravity, max_acceleration)
+    gravity_step = gravity * clamp * gravity_dt
     new = velocities + gravity_step + spring_step
     middle = 0.5 * (velocities + new)
     gravity_work = _total((m * gravity_step * middle).sum(dim=1))
     spring_work = _total((m * spring_step * middle).sum(dim=1))
-    unclamped = velocities + gravity * half_dt + spring_step
+    unclamped = velocities + gravity * gravity_dt + spring_step
     clamp_work = _total(kinetic_change(masses, unclamped, new))
     return Kick(new, gravity_work, spring_work, clamp_work)
 
 
-def drift(positions: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor,
+def drift(positions: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor, dt: float,
           config: PhysicsConfig) -> Drift:
     """x += v dt, then the walls (mirror; the normal velocity scaled by wall_restitution)."""
-    x, v = stages.mirror_walls(positions + velocities * config.dt, velocities, config)
+    x, v = stages.mirror_walls(positions + velocities * dt, velocities, config)
     return Drift(x, v, -kinetic_change(masses, velocities, v))
 
 

@@ -43,8 +43,9 @@ def _column_totals(rows):
 
 
 # ---------------------------------------------------------------------------- kicks and drift
-def _kick_rows(v, m, gravity, spring, half_dt, max_acceleration, out, work):
-    """out = v + (clamped gravity + spring / m) dt/2; work[i] = (gravity, spring, clamp) work."""
+def _kick_rows(v, m, gravity, spring, gravity_dt, spring_dt, max_acceleration, out, work):
+    """out = v + clamped gravity * gravity_dt + spring / m * spring_dt; work[i] = (gravity,
+    spring, clamp) work."""
     for i in prange(v.shape[0]):
         gx, gy, gz = gravity[i, 0], gravity[i, 1], gravity[i, 2]
         magnitude = math.sqrt(gx * gx + gy * gy + gz * gz)
@@ -54,13 +55,13 @@ def _kick_rows(v, m, gravity, spring, half_dt, max_acceleration, out, work):
         spring_work = 0.0
         clamp_work = 0.0
         for d in range(3):
-            g_step = gravity[i, d] * clamp * half_dt
-            s_step = spring[i, d] / mi * half_dt
+            g_step = gravity[i, d] * clamp * gravity_dt
+            s_step = spring[i, d] / mi * spring_dt
             new = v[i, d] + g_step + s_step
             middle = 0.5 * (v[i, d] + new)
             gravity_work += float(mi * g_step * middle)
             spring_work += float(mi * s_step * middle)
-            unclamped = v[i, d] + gravity[i, d] * half_dt + s_step
+            unclamped = v[i, d] + gravity[i, d] * gravity_dt + s_step
             clamp_work += float(0.5 * mi * ((new - unclamped) * (new + unclamped)))
             out[i, d] = new
         work[i, 0], work[i, 1], work[i, 2] = gravity_work, spring_work, clamp_work
@@ -69,13 +70,20 @@ def _kick_rows(v, m, gravity, spring, half_dt, max_acceleration, out, work):
 _kick = _twin(_kick_rows)
 
 
-def half_kick(velocities: torch.Tensor, masses: torch.Tensor, gravity: torch.Tensor,
-              spring: torch.Tensor, config: PhysicsConfig) -> Kick:
+def half_kick(velocities: torch.Tensor, masses: torch.Tensor, gravity: torch.Tensor | None,
+              spring: torch.Tensor, gravity_dt: float, spring_dt: float,
+              max_acceleration: float) -> Kick:
+    """Numba twin of `verlet.half_kick`."""
     v = _np(velocities)
     out = np.empty_like(v)
     work = np.empty((v.shape[0], 3))
-    _kick(v.shape[0], v, _np(masses), _np(gravity), _np(spring), v.dtype.type(0.5 * config.dt),
-          v.dtype.type(config.max_acceleration), out, work)
+    t = v.dtype.type
+    if gravity is None:
+        g, gravity_dt = np.zeros_like(v), 0.0
+    else:
+        g = _np(gravity)
+    _kick(v.shape[0], v, _np(masses), g, _np(spring), t(gravity_dt), t(spring_dt),
+          t(max_acceleration), out, work)
     totals = _column_totals(work)  # energy totals are plain floats in the Numba twins
     return Kick(torch.from_numpy(out), float(totals[0]), float(totals[1]), float(totals[2]))
 
@@ -103,13 +111,14 @@ def _walls(domain: tuple[float, float, float], dtype: np.dtype) -> tuple[np.ndar
     return box, np.nextafter(box, np.zeros_like(box))
 
 
-def drift(positions: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor,
+def drift(positions: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor, dt: float,
           config: PhysicsConfig) -> Drift:
+    """Numba twin of `verlet.drift`."""
     x, v, m = _np(positions), _np(velocities), _np(masses)
     box, inside = _walls(config.domain_size, x.dtype)
     new_x, new_v = np.empty_like(x), np.empty_like(v)
     loss = np.empty_like(m)
-    _drift(x.shape[0], x, v, m, x.dtype.type(config.dt), box, inside,
+    _drift(x.shape[0], x, v, m, x.dtype.type(dt), box, inside,
            x.dtype.type(config.wall_restitution), new_x, new_v, loss)
     return Drift(torch.from_numpy(new_x), torch.from_numpy(new_v), torch.from_numpy(loss))
 
@@ -117,8 +126,10 @@ def drift(positions: torch.Tensor, velocities: torch.Tensor, masses: torch.Tenso
 # ---------------------------------------------------------------------------- contacts
 @_jit()
 def _springs(left, right, pos, radius, k, forces):
-    """forces += k delta n per touching pair (serial, pair order); returns U_c (float64)."""
+    """forces += k delta n per touching pair (serial, pair order); returns U_c (float64) and
+    the number of touching pairs."""
     potential = 0.0
+    touching = 0
     for p in range(left.shape[0]):
         i, j = left[p], right[p]
         dx, dy, dz = pos[i, 0] - pos[j, 0], pos[i, 1] - pos[j, 1], pos[i, 2] - pos[j, 2]
@@ -135,21 +146,22 @@ def _springs(left, right, pos, radius, k, forces):
         forces[j, 1] -= fy
         forces[j, 2] -= fz
         potential += 0.5 * k * float(overlap) ** 2
-    return potential
+        touching += 1
+    return potential, touching
 
 
 def spring_forces(left: torch.Tensor, right: torch.Tensor, positions: torch.Tensor,
                   radius: float, young_modulus: float) -> SpringForces:
     x = _np(positions)
     forces = np.zeros_like(x)
-    potential = _springs(_np(left), _np(right), x, x.dtype.type(radius),
-                         x.dtype.type(young_modulus), forces)
-    return SpringForces(torch.from_numpy(forces), float(potential))
+    potential, touching = _springs(_np(left), _np(right), x, x.dtype.type(radius),
+                                   x.dtype.type(young_modulus), forces)
+    return SpringForces(torch.from_numpy(forces), float(potential), int(touching))
 
 
 @_jit()
-def _dashpot(left, right, pos, vel, heats, masses, radius, k, zeta, dt, conductivity, cv,
-             headroom, new_vel, new_heats):
+def _dashpot(left, right, pos, vel, heats, masses, radius, k, zeta, dt, conductivity,
+             conduction_dt, cv, headroom, new_vel, new_heats):
     """Exact exponential damping of every touching pair's normal velocity (simultaneous: read
     `vel`, accumulate into `new_vel`) and contact conduction with the donor limiter.
     Returns (pair losses, kinetic change) in float64."""
@@ -179,9 +191,12 @@ def _dashpot(left, right, pos, vel, heats, masses, radius, k, zeta, dt, conducti
         new_vel[j, 1] += ny * impulse / mj
         new_vel[j, 2] += nz * impulse / mj
         loss[p] = 0.5 * m_eff * v_n * v_n * (1 - decay * decay)
+        donor[p] = i  # touching; a zero flow below when conduction is skipped
+        if conduction_dt == 0:
+            continue
         ci, cj = mi * cv, mj * cv
         gap = heats[j] / cj - heats[i] / ci
-        f = conductivity * overlap * overlap * gap * dt
+        f = conductivity * overlap * overlap * gap * conduction_dt
         equalising = gap * ci * cj / (ci + cj)
         if abs(f) > abs(equalising):
             f = equalising
@@ -210,15 +225,18 @@ def _dashpot(left, right, pos, vel, heats, masses, radius, k, zeta, dt, conducti
 def dashpot(left: torch.Tensor, right: torch.Tensor, positions: torch.Tensor,
             velocities: torch.Tensor, heats: torch.Tensor, masses: torch.Tensor, *,
             radius: float, young_modulus: float, restitution: float,
-            thermal_conductivity: float, specific_heat: float, dt: float) -> DashpotResult:
+            thermal_conductivity: float, specific_heat: float, dt: float,
+            conduction_dt: float | None = None) -> DashpotResult:
+    """Numba twin of `contacts.dashpot`."""
+    conduction_dt = dt if conduction_dt is None else conduction_dt
     x, v, q = _np(positions), _np(velocities), _np(heats)
     t = x.dtype.type
     new_v, new_q = v.copy(), q.copy()
     headroom = 1.0 - 64.0 * float(torch.finfo(heats.dtype).eps)
     dissipated, ke_change = _dashpot(
         _np(left), _np(right), x, v, q, _np(masses), t(radius), t(young_modulus),
-        t(damping_ratio(restitution)), t(dt), t(thermal_conductivity), t(specific_heat),
-        t(headroom), new_v, new_q)
+        t(damping_ratio(restitution)), t(dt), t(thermal_conductivity), t(conduction_dt),
+        t(specific_heat), t(headroom), new_v, new_q)
     return DashpotResult(torch.from_numpy(new_v), torch.from_numpy(new_q), float(dissipated),
                          float(ke_change + dissipated))
 
