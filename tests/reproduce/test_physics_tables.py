@@ -82,8 +82,10 @@ def test_numba_threads_sentence():
                     "gravity work -1.25 vs -1.2500000000000002.")
 
 
-def _sim_run(key, dtype, poisson, collisions, ms, residual, gravity, potential, first=None):
+def _sim_run(key, dtype, poisson, collisions, ms, residual, gravity, potential, first=None,
+             contact="spring_dashpot"):
     return {"key": key, "dtype": dtype, "poisson": poisson, "poisson_iterations": 50,
+            "contact": contact,
             "collisions": collisions, "steps": 200, "ms_median": ms, "ms_mean": ms + 1,
             "ledger_residual": residual, "poisson_residual": 2.7e-14,
             "ledger": {"initial_total": 1531.9, "kinetic": 1538.5, "internal": 1234.9,
@@ -99,20 +101,27 @@ MAIN = {"quick": False, "threads": {"torch": 1, "numba": 1}, "load": [1.0, 1.5],
              first={"gravity_work": -0.02, "potential": -74.44}),
     _sim_run("float32-jacobi", "float32", "jacobi", True, 7.2, 7.8e-07, -18.0, -56.0),
     _sim_run("float64-spectral-no-collisions", "float64", "spectral", False, 5.0, 0.0, 0.1589,
-             -74.6075, first={"gravity_work": -0.01, "potential": -74.44})]}
+             -74.6075, first={"gravity_work": -0.01, "potential": -74.44}),
+    _sim_run("float64-spectral-seed-contact", "float64", "spectral", True, 4.0, 1e-15, -18.0,
+             -56.0, contact="seed")]}
 
 
 def test_main_job_table_flows_and_gravity():
     blocks = _entry("physics.main_job").render(MAIN)
     table = blocks["physics.main_job"]
-    assert "| dtype | Poisson | ms/step (median) | ledger residual after 200 steps |" in table
-    assert "| float64 | spectral | 4.4 | 5.7e-14 | 2.7e-14 |" in table
-    assert "| float32 | jacobi (50 sweeps, warm) | 7.2 | 7.8e-07 | 2.7e-14 |" in table
-    assert table.count("\n| float") == 3            # the no-collisions run is not a table row
+    assert ("| contact | dtype | Poisson | ms/step (median) | ledger residual after 200 steps |"
+            in table)
+    assert "| spring_dashpot | float64 | spectral | 4.4 | 5.7e-14 | 2.7e-14 |" in table
+    assert "| spring_dashpot | float32 | jacobi (50 sweeps, warm) | 7.2 | 7.8e-07 | 2.7e-14 |" in table
+    assert "| seed | float64 | spectral | 4.0 | 1.0e-15 | 2.7e-14 |" in table
+    assert table.count("\n| ") == 5  # header + 4 runs: the no-collisions run is not a row
     flows = blocks["physics.flows"]
-    assert ("(initial P = 1,532): contact work +212,804, dissipated to heat 212,902, pressure "
-            "work +1,632, gravity work -18.5, radiated 11,259; final heat 201,917, 132 times "
-            "the initial particle energy.") in flows
+    # 204,690.1 / 1,531.9 = 133.6 times initial + injected (nothing injected here)
+    assert ("initial total K + E + Q + U_grav + U_c = 1,532, final 204,690 (134 times initial "
+            "+ injected); dissipated to heat 212,902, pressure work +1,632, dashpot cross terms "
+            "+212,804, radiated 11,259") in flows
+    assert "closure residual 5.7e-14." in flows
+    assert "The same run with `--contact seed`: initial particle energy 1,532" in flows
     gravity = blocks["physics.gravity"]
     # without collisions: W = 0.1589 - (-0.01) = 0.1689, dU = -74.6075 + 74.44 = -0.1675
     assert "without collisions the gravity kicks did W = +0.1689 of work" in gravity

@@ -40,6 +40,7 @@ from thermo_manifold.physics import (
     collisions,
     contacts,
     grid,
+    kernel_cache,
     mesh_kernels,
     poisson,
     stages,
@@ -165,6 +166,8 @@ class ManifoldPhysics:
         if not isinstance(compile, bool):
             raise ValueError(f"compile must be True or False; got {compile!r}")
         self.kernels = _resolve_kernels(kernels, torch.device(device))
+        if self.kernels == "numba":
+            kernel_cache.watch()  # a cold cache prints one line before the first compile
         # The mesh stages, plain or fused by torch.compile (compiled on the first step, which
         # then takes tens of seconds). Compile helps the PyTorch kernels; beside the Numba
         # kernels it measured no gain (docs/physics.md).
@@ -504,6 +507,10 @@ class ManifoldPhysics:
             phi, residual = self._solve_gravity(mass_field, lazy_residual=True)
             local_phi, grad_phi = stencil.gather_with_gradient(phi)
             gravity_potential = 0.5 * float(_sum64(masses * local_phi))
+            # In the outer half-cells the stencil is clamped to the boundary nodes, so the
+            # interpolated potential is flat along that axis: its exact gradient, and the force
+            # that conserves K + U_grav, is zero there (the interior formula would extrapolate).
+            gravity = -grad_phi * _unclamped(positions, cfg.grid_size, h)
         spring = torch.zeros_like(positions)
         contact_potential, touching = 0.0, 0
         with self._stage("collide", seconds):
@@ -513,7 +520,7 @@ class ManifoldPhysics:
                 springs = self._contacts.spring_forces(*pairs, positions, r, cfg.young_modulus)
                 spring, contact_potential = springs.forces, float(springs.potential)
                 touching = int(springs.touching)
-        return Mechanics(positions=positions.clone(), masses=masses.clone(), gravity=-grad_phi,
+        return Mechanics(positions=positions.clone(), masses=masses.clone(), gravity=gravity,
                          spring=spring, gravity_potential=gravity_potential,
                          contact_potential=contact_potential, stencil=stencil,
                          mass_field=mass_field, potential_field=phi, poisson_residual=residual,
@@ -598,6 +605,16 @@ class ManifoldPhysics:
             torch.cuda.synchronize(self.device)
         elif self.device.type == "mps":
             torch.mps.synchronize()
+
+
+def _unclamped(positions: torch.Tensor, grid_size: tuple[int, int, int], spacing: float
+               ) -> torch.Tensor:
+    """(N, 3) 1 where a particle's grid coordinate x / h - 1/2 lies inside [0, g - 1] on that
+    axis (the interpolant varies with it), 0 in the outer half-cells."""
+    coords = positions / spacing - 0.5
+    top = torch.tensor([g - 1 for g in grid_size], dtype=positions.dtype,
+                       device=positions.device)
+    return ((coords > 0) & (coords < top)).to(positions.dtype)
 
 
 def _sum64(values: torch.Tensor) -> torch.Tensor:

@@ -407,8 +407,11 @@ def _mechanics(x: np.ndarray, m: np.ndarray, config: PhysicsConfig) -> dict:
     if config.collisions and x.shape[0] > 1 and config.young_modulus > 0:
         left, _, _, _, spring, contact_potential = _springs(x, config)
         touching = left.size
+    # Flat potential (clamped stencil) in the outer half-cells: no force along that axis.
+    coords = x / h - 0.5
+    unclamped = (coords > 0) & (coords < np.asarray(config.grid_size) - 1)
     return {"stencil": stencil, "mass_field": mass_field, "phi": phi,
-            "gravity": -stencil.gradient(phi), "spring": spring,
+            "gravity": -stencil.gradient(phi) * unclamped, "spring": spring,
             "gravity_potential": 0.5 * float((m * stencil.gather(phi)).sum()),
             "contact_potential": contact_potential, "touching": touching}
 

@@ -15,6 +15,7 @@ MODULES = (
     "thermo_manifold.reproduce.agent_tables",
     "thermo_manifold.reproduce.papers_tables",
     "thermo_manifold.reproduce.physics_tables",
+    "thermo_manifold.reproduce.contact_tables",
     "thermo_manifold.reproduce.sim_tables",
     "thermo_manifold.reproduce.spectral_tables",
     "thermo_manifold.reproduce.sensorium_tables",

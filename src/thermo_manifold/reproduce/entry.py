@@ -22,6 +22,8 @@ Raw = dict[str, Any]
 # run(quick, work_dir) -> raw results; the work dir keeps every run directory it made.
 Runner = Callable[[bool, Path], Raw]
 Renderer = Callable[[Mapping[str, Any]], dict[str, str]]
+# figures(raw, images_dir) -> the files it wrote; drawn from raw alone, like the blocks.
+Painter = Callable[[Mapping[str, Any], Path], list[Path]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Entry:
     run: Runner
     render: Renderer
     sources: tuple[str, ...]         # repo paths whose change makes the results stale
+    figures: Painter | None = None   # images under docs/images/, redrawn with the blocks
 
     def __post_init__(self) -> None:
         if not self.blocks:
@@ -59,4 +62,4 @@ def command_text(argv: Sequence[str]) -> str:
     return "thermo-manifold " + shlex.join(argv)
 
 
-__all__ = ["Entry", "Raw", "command_text", "run_cli"]
+__all__ = ["Entry", "Painter", "Raw", "command_text", "run_cli"]

@@ -327,6 +327,8 @@ MAIN_RUNS = (   # (key, extra flags, watch the ledger after step 1 for the gravi
     ("float32-jacobi", ["--dtype", "float32", "--poisson", "jacobi"], False),
     ("float64-spectral-no-collisions",
      ["--dtype", "float64", "--poisson", "spectral", "--no-collisions"], True),
+    ("float64-spectral-seed-contact",
+     ["--dtype", "float64", "--poisson", "spectral", "--contact", "seed"], False),
 )
 SIM_SOURCES = ("src/thermo_manifold/sim", "src/thermo_manifold/physics",
                "src/thermo_manifold/spectral", "src/thermo_manifold/device.py",
@@ -369,7 +371,8 @@ def simulate_with_hook(argv: Sequence[str], after_step: int = 1) -> tuple[dict, 
 
 
 _LEDGER_KEYS = ("initial_total", "kinetic", "internal", "heat", "potential", "gravity_work",
-                "pressure_work", "contact_work", "radiated", "dissipated", "total", "residual")
+                "pressure_work", "contact_work", "radiated", "dissipated", "total", "residual",
+                "contact_potential", "potential_edits", "injected", "clamp_work", "conservative")
 
 
 def _main_run(quick: bool, work: Path) -> dict:
@@ -388,6 +391,7 @@ def _main_run(quick: bool, work: Path) -> dict:
             ledger = summary["final_ledger"]
             runs.append({
                 "key": key, "dtype": summary["dtype"], "poisson": config["physics"]["poisson"],
+                "contact": config["physics"].get("contact", "seed"),
                 "poisson_iterations": config["physics"]["poisson_iterations"],
                 "collisions": config["physics"]["collisions"], "steps": summary["steps"],
                 "ms_median": summary["ms_per_step_median"], "ms_mean": summary["ms_per_step_mean"],
@@ -412,7 +416,8 @@ def _main_table(raw: Mapping[str, Any]) -> str:
             continue
         poisson = run["poisson"] + (f" ({run['poisson_iterations']} sweeps, warm)"
                                     if run["poisson"] == "jacobi" else "")
-        rows.append({"dtype": run["dtype"], "Poisson": poisson,
+        rows.append({"contact": run.get("contact", "seed"), "dtype": run["dtype"],
+                     "Poisson": poisson,
                      "ms/step (median)": fixed(run["ms_median"]),
                      f"ledger residual after {steps} steps": sci(run["ledger_residual"]),
                      "Poisson residual": sci(run["poisson_residual"])})
@@ -425,14 +430,25 @@ def _flows(raw: Mapping[str, Any]) -> str:
     if run is None:
         return "(no float64 run)"
     ledger = run["ledger"]
-    growth = ledger["heat"] / ledger["initial_total"]
-    return (f"Energy flows of the float64 run after {run['steps']} steps{quick_note(raw)} (initial "
-            f"P = {grouped(ledger['initial_total'])}): contact work "
-            f"{signed(ledger['contact_work'])}, dissipated to heat "
-            f"{grouped(ledger['dissipated'])}, pressure work {signed(ledger['pressure_work'])}, "
-            f"gravity work {signed(ledger['gravity_work'])}, radiated "
-            f"{grouped(ledger['radiated'])}; final heat {grouped(ledger['heat'])}, "
-            f"{format_cell(growth, 3)} times the initial particle energy.")
+    came_in = ledger["initial_total"] + ledger.get("injected", 0.0)
+    text = (f"Energy of the float64 run after {run['steps']} steps{quick_note(raw)} (contact "
+            f"{run.get('contact', 'seed')}): initial total K + E + Q + U_grav + U_c = "
+            f"{grouped(ledger['initial_total'])}, final {grouped(ledger['total'])} "
+            f"({format_cell(ledger['total'] / came_in, 3)} times initial + injected); dissipated "
+            f"to heat {grouped(ledger['dissipated'])}, pressure work "
+            f"{signed(ledger['pressure_work'])}, dashpot cross terms "
+            f"{signed(ledger['contact_work'])}, radiated {grouped(ledger['radiated'])}, "
+            f"contact potential now {grouped(ledger.get('contact_potential', 0.0))}; closure "
+            f"residual {sci(ledger['residual'])}.")
+    seed = _run(raw, "float64-spectral-seed-contact")
+    if seed is not None:
+        old = seed["ledger"]
+        text += (f" The same run with `--contact seed`: initial particle energy "
+                 f"{grouped(old['initial_total'])}, final {grouped(old['total'])} "
+                 f"({format_cell(old['total'] / (old['initial_total'] + old.get('injected', 0.0)), 3)}"
+                 f" times), of which contact work {signed(old['contact_work'])}: the seed's "
+                 "soft push is an energy source.")
+    return text
 
 
 def gravity_budget(run: Mapping[str, Any]) -> dict[str, float] | None:

@@ -83,6 +83,9 @@ def write(docs: Docs, entry: Entry, raw: dict, stamp: dict, command: str, second
     # Key order is kept (no sort_keys): renderers may rely on the order runs produced.
     _atomic_write(results, json.dumps(record, indent=1) + "\n")
     _atomic_write(docs.doc(entry), text)
+    if entry.figures is not None:
+        (docs.root / "images").mkdir(parents=True, exist_ok=True)
+        entry.figures(raw, docs.root / "images")
 
 
 def _atomic_write(path: Path, text: str) -> None:
