@@ -125,9 +125,18 @@ class _Candidates:
         self._pairs = self._engine._find_pairs(positions, cutoff)
         self._origin = self._checked = positions
 
-    def around(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def origin(self):
+        """The positions the list was built at (a NumPy view, for the fused CPU substeps)."""
+        return self._origin.detach().numpy()
+
+    def around(self, positions: torch.Tensor, moved: float | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The list, rebuilt first if some particle moved more than skin / 2 since it was
+        built (`moved`: that largest squared displacement, when the caller has it)."""
         if positions is not self._checked:
-            moved = float(((positions - self._origin) ** 2).sum(dim=1).max())
+            if moved is None:
+                moved = float(((positions - self._origin) ** 2).sum(dim=1).max())
             if moved > (0.5 * self._skin) ** 2:
                 self._build(positions)
             self._checked = positions
@@ -397,7 +406,32 @@ class ManifoldPhysics:
         gravity_work = clamp_work = dissipated = contact_work = 0.0
         touching = 0
         mech = None
-        for index in range(substeps):
+        fused = (self.kernels == "numba" and springs_on
+                 and state.num_particles < collision_kernels.PARALLEL_MIN)
+        if fused:  # the same substeps, two compiled calls each (verlet_kernels.FusedSubsteps)
+            loop = verlet_kernels.FusedSubsteps(x, v, heats, m, cfg, h)
+            for index in range(substeps):
+                first, last = index == 0, index == substeps - 1
+                with self._stage("update", seconds):
+                    work, clamp, lost, moved = loop.head(start.gravity if first else None,
+                                                         spring, candidates.origin)
+                    gravity_work, clamp_work = gravity_work + work, clamp_work + clamp
+                    dissipated += lost
+                    x = torch.from_numpy(loop.x)
+                with self._stage("collide", seconds):
+                    pairs = candidates.around(x, moved)
+                if last:
+                    mech = self._evaluate_mechanics(x, m, seconds, candidates)
+                    touching = mech.touching
+                with self._stage("collide", seconds):
+                    spring, _, _, work, clamp, lost, kinetic = loop.tail(
+                        pairs, mech.gravity if last else None, mech.spring if last else None,
+                        cfg.dt if last else 0.0)
+                    gravity_work, clamp_work = gravity_work + work, clamp_work + clamp
+                    dissipated += lost
+                    contact_work += kinetic + lost
+            v, heats = torch.from_numpy(loop.v), torch.from_numpy(loop.q)
+        for index in range(0 if fused else substeps):
             first, last = index == 0, index == substeps - 1
             with self._stage("update", seconds):
                 kick = self._verlet.half_kick(v, m, start.gravity if first else None, spring,

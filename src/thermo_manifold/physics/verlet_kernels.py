@@ -397,3 +397,110 @@ def dissipate(stencil: mesh_kernels.NumbaCloudInCell, temperature_field: torch.T
 
 __all__ = ["dashpot", "dissipate", "drift", "exchange_heat", "half_kick",
            "spring_forces"]
+
+
+# ---------------------------------------------------------------------------- fused substeps
+# Below PARALLEL_MIN rows the engine runs each contact substep as two compiled calls instead of
+# five: the per-call cost (argument checks, allocations, small tensors) is what a substep of a
+# few thousand particles spends most of its time on. Same arithmetic as the separate passes.
+_kick_serial = _kick.serial
+_drift_serial = _drift.serial
+
+
+@_jit()
+def _substep_head(v, m, gravity, spring, gravity_dt, spring_dt, max_acceleration, x, h, box,
+                  inside, wall_restitution, origin, heats, kicked, work, new_x, new_v, loss,
+                  new_heats):
+    """Half kick, drift with the walls, wall losses into the heats. Returns the gravity and
+    clamp work, the wall loss and the largest squared displacement from `origin`."""
+    _kick_serial(v, m, gravity, spring, gravity_dt, spring_dt, max_acceleration, kicked, work)
+    _drift_serial(x, kicked, m, h, box, inside, wall_restitution, new_x, new_v, loss)
+    gravity_work = 0.0
+    clamp_work = 0.0
+    lost = 0.0
+    moved = 0.0
+    for i in range(x.shape[0]):
+        gravity_work += work[i, 0]
+        clamp_work += work[i, 2]
+        lost += float(loss[i])
+        new_heats[i] = heats[i] + loss[i]
+        d = 0.0
+        for axis in range(3):
+            step = float(new_x[i, axis] - origin[i, axis])
+            d += step * step
+        moved = max(moved, d)
+    return gravity_work, clamp_work, lost, moved
+
+
+@_jit()
+def _substep_tail(left, right, x, radius, k, springs_too, spring, v, m, gravity, gravity_dt,
+                  spring_dt, max_acceleration, heats, zeta, h, conductivity, conduction_dt, cv,
+                  headroom, kicked, work, new_v, new_heats):
+    """Springs at x (unless given), half kick, dashpots over h. Returns U_c, touching pairs,
+    gravity and clamp work, the dashpots' loss and the kinetic change."""
+    potential, touching = 0.0, 0
+    if springs_too:
+        spring[:] = 0
+        potential, touching = _springs(left, right, x, radius, k, spring)
+    _kick_serial(v, m, gravity, spring, gravity_dt, spring_dt, max_acceleration, kicked, work)
+    gravity_work = 0.0
+    clamp_work = 0.0
+    for i in range(v.shape[0]):
+        gravity_work += work[i, 0]
+        clamp_work += work[i, 2]
+    new_v[:] = kicked
+    new_heats[:] = heats
+    dissipated, ke_change = _dashpot(left, right, x, kicked, heats, m, radius, k, zeta, h,
+                                     conductivity, conduction_dt, cv, headroom, new_v,
+                                     new_heats)
+    return potential, touching, gravity_work, clamp_work, dissipated, ke_change
+
+
+class FusedSubsteps:
+    """The engine's contact substeps for one step, two compiled calls per substep (CPU, fewer
+    than PARALLEL_MIN particles). `head` and `tail` mirror the engine's generic loop."""
+
+    def __init__(self, positions: torch.Tensor, velocities: torch.Tensor, heats: torch.Tensor,
+                 masses: torch.Tensor, config: PhysicsConfig, h: float):
+        cfg = config
+        self.x, self.v, self.q = _np(positions), _np(velocities), _np(heats)
+        self.m = _np(masses)
+        t = self.x.dtype.type
+        self.t, self.cfg, self.h = t, cfg, h
+        self.box, self.inside = _walls(cfg.domain_size, self.x.dtype)
+        self.zeros = np.zeros_like(self.x)
+        self.kicked = np.empty_like(self.v)
+        self.work = np.empty((self.x.shape[0], 3))
+        self.loss = np.empty_like(self.m)
+        self.zeta = t(damping_ratio(cfg.restitution))
+        self.headroom = t(1.0 - 64.0 * float(torch.finfo(heats.dtype).eps))
+
+    def head(self, gravity: torch.Tensor | None, spring: torch.Tensor, origin: np.ndarray
+             ) -> tuple[float, float, float, float]:
+        cfg, t = self.cfg, self.t
+        new_x, new_v, new_q = (np.empty_like(self.x), np.empty_like(self.v),
+                               np.empty_like(self.q))
+        g = self.zeros if gravity is None else _np(gravity)
+        totals = _substep_head(
+            self.v, self.m, g, _np(spring), t(0.5 * cfg.dt if gravity is not None else 0.0),
+            t(0.5 * self.h), t(cfg.max_acceleration), self.x, t(self.h), self.box, self.inside,
+            t(cfg.wall_restitution), origin, self.q, self.kicked, self.work, new_x, new_v,
+            self.loss, new_q)
+        self.x, self.v, self.q = new_x, new_v, new_q
+        return totals
+
+    def tail(self, pairs: tuple[torch.Tensor, torch.Tensor], gravity: torch.Tensor | None,
+             spring: torch.Tensor | None, conduction_dt: float) -> tuple:
+        cfg, t = self.cfg, self.t
+        own = spring is None
+        forces = np.empty_like(self.x) if own else _np(spring)
+        new_v, new_q = np.empty_like(self.v), np.empty_like(self.q)
+        g = self.zeros if gravity is None else _np(gravity)
+        result = _substep_tail(
+            _np(pairs[0]), _np(pairs[1]), self.x, t(cfg.particle_radius), t(cfg.young_modulus),
+            own, forces, self.v, self.m, g, t(0.5 * cfg.dt if gravity is not None else 0.0),
+            t(0.5 * self.h), t(cfg.max_acceleration), self.q, self.zeta, t(self.h),
+            t(cfg.thermal_conductivity), t(conduction_dt), t(cfg.specific_heat), self.headroom,
+            self.kicked, self.work, new_v, new_q)
+        self.v, self.q = new_v, new_q
+        return (torch.from_numpy(forces), *result)
