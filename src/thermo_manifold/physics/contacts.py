@@ -11,16 +11,15 @@ is a spring and a dashpot in parallel along the normal n = (x_i - x_j) / d:
   overlap returns to zero after half a damped period with v_n' = -e v_n, where
   e = exp(-pi zeta / sqrt(1 - zeta^2)) and zeta = c / (2 sqrt(k m_eff)); inverted,
   zeta = -ln e / sqrt(pi^2 + ln^2 e) (e = 0: critical damping, zeta = 1). The damping is applied
-  as its exact solution over dt, v_n -> v_n exp(-2 zeta omega_0 dt) with omega_0 = sqrt(k / m_eff),
-  so it can never overshoot; what it removes, 1/2 m_eff v_n^2 (1 - exp(-4 zeta omega_0 dt)), goes
-  half to each partner's heat.
+  as its exact solution over its time step t (a contact substep), v_n -> v_n exp(-2 zeta omega_0 t)
+  with omega_0 = sqrt(k / m_eff), so it can never overshoot; what it removes,
+  1/2 m_eff v_n^2 (1 - exp(-4 zeta omega_0 t)), goes half to each partner's heat.
 
 Pairs act simultaneously (one vectorised pass). A particle touching several others receives the
 sum of its pairs' damping impulses; the kinetic-energy change then differs from the sum of the
 pair losses by cross terms, which the ledger books as contact work (zero for lone pairs).
 
-The springs are integrated with substeps h = dt / n inside the step (the engine's
-`contact_substeps`: omega_0 h <= contact_resolution for the stiffest pair, the lightest two
+The springs are integrated with substeps h = dt / n inside the step (`contact_substeps`: omega_0 h <= contact_resolution for the stiffest pair, the lightest two
 masses), so a contact is resolved in about pi / resolution substeps whatever dt is; velocity
 Verlet itself is stable while omega_0 h < 2 (`stable_time_step`). The engine refuses a state
 that would need more than MAX_CONTACT_SUBSTEPS.

@@ -3,10 +3,12 @@
 Two step schemes, chosen by `PhysicsConfig.contact`:
 
 - "spring_dashpot" (default): the conservative forces (mesh gravity, contact springs) are
-  integrated kick-drift-kick (velocity Verlet, `verlet.py`), the dissipative and thermal parts
-  follow at the new positions (heat diffusion, contact dashpots and conduction, conduction with
-  the medium, radiation, thermalization, pressure kick, drag, speed limit). The forces at the new
-  positions are kept for the next step's first half kick, so a step solves Poisson once.
+  integrated kick-drift-kick (velocity Verlet, `verlet.py`), the springs and dashpots in
+  contact substeps inside the gravity step (`contacts.contact_substeps`) over a pair list with
+  a skin; the dissipative and thermal parts follow at the new positions (contact conduction,
+  heat diffusion, conduction with the medium, radiation, thermalization, pressure kick, drag,
+  speed limit). The forces at the new positions are kept for the next step's first half kick,
+  so a step solves Poisson once.
 - "seed": the seed's stage order, kept for comparison:
   1. scatter   cloud-in-cell deposit of mass and heat (heat capacity = c_v * mass field)
   2. gravity   laplacian(phi) = 4 pi G rho, spectral (default) or warm-started Jacobi

@@ -1,18 +1,21 @@
 """The parts of a kick-drift-kick (velocity Verlet) step, as pure functions of tensors.
 
-The step of the default contact model (`contact="spring_dashpot"`) splits the dynamics in two:
+The step of the default contact model (`contact="spring_dashpot"`, run by `engine.py`) splits
+the dynamics in two:
 
-- conservative: mesh gravity and the contact springs, integrated by velocity Verlet,
-  half kick (forces at x_n), drift, half kick (forces at x_{n+1}); symplectic and second order,
-  so with nothing else on, K + U_grav + U_c fluctuates by O(dt^2) and does not drift;
-- dissipative and thermal, applied after the Verlet step at x_{n+1} (a Lie splitting, first
-  order in these parts): heat diffusion, the contact dashpots and contact conduction, then
-  conduction with the medium, radiation, thermalization, the pressure kick, drag and the speed
-  limit (`dissipate`).
+- conservative: mesh gravity and the contact springs by velocity Verlet. Gravity takes a half
+  kick at x_n and one at x_{n+1}; between them the springs take n substeps h = dt / n, each a
+  half kick, a drift (`drift`, with the walls), the springs at the new positions and a half
+  kick (`half_kick` does gravity and spring kicks with their own steps). Symplectic and second
+  order, so with nothing else on K + U_grav + U_c fluctuates by O(dt^2) instead of drifting;
+- dissipative and thermal: the dashpots after every substep (`contacts.dashpot`, exact over h),
+  then at x_{n+1}, a Lie splitting first order in these parts, contact conduction, heat
+  diffusion, and `dissipate`: conduction with the medium, radiation, thermalization, the
+  pressure kick, drag and the speed limit.
 
 The acceleration clamp (max_acceleration) acts on gravity alone here; the kinetic energy it
 withholds from a kick is booked as clamp work, so the ledger still closes. The springs are never
-clamped: a clamped spring would not conserve energy, and `stable_time_step` bounds them instead.
+clamped (a clamped spring would not conserve energy); the substeps keep omega_0 h small instead.
 """
 
 from __future__ import annotations
