@@ -293,7 +293,7 @@ class Dashboard:
                                                            "#7f8c8d", "-"),
                     ("contact_potential", "U contact", "#27ae60", "-"),
                     ("total", "total", "#8e44ad", "--"),
-                    ("expected", "initial + flows in - out", "#000000", ":")):
+                    ("expected", "initial + flows in - out", "#e84393", "-.")):
                 if key not in rows[-1]:  # histories written before these were recorded
                     continue
                 ax.plot(steps, [row[key] for row in rows], style, color=colour, lw=1.4,
