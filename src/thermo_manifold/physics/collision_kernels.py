@@ -191,6 +191,26 @@ def _close_in_range(xi, yi, zi, i, first, last, sx, sy, sz, cutoff_sq, left, rig
     return count
 
 
+@_jit(inline="always")
+def _pair_flow(heat_i, heat_j, mass_i, mass_j, specific_heat, conductivity, overlap, dt):
+    """Contact conduction of one pair, positive = heat from j into i: k overlap^2 (T_j - T_i)
+    dt with T = Q / (m c_v), capped at the flow that equalises the pair."""
+    ci, cj = mass_i * specific_heat, mass_j * specific_heat
+    gap = heat_j / cj - heat_i / ci
+    f = conductivity * overlap * overlap * gap * dt
+    equalising = gap * ci * cj / (ci + cj)
+    return equalising if abs(f) > abs(equalising) else f
+
+
+@_jit(inline="always")
+def _donor_limited(flow, donor_heat, given, headroom):
+    """A pair's flow scaled down when its donor would give more than it holds (with a few ulps
+    of headroom, so the sum of many flows cannot round below zero)."""
+    if given > donor_heat * headroom:
+        flow *= headroom * donor_heat / given
+    return flow
+
+
 @_twin
 def _pairs_in_ranges(sx, sy, sz, sorted_linear, ends, column_offsets, cutoff_sq, chunks,
                      capacity, left, right, found):
@@ -351,14 +371,8 @@ def _resolve(left, right, pos, vel, heats, masses, radius, restitution, young_mo
                 new_vel[j, 0] -= nx * impulse / mj
                 new_vel[j, 1] -= ny * impulse / mj
                 new_vel[j, 2] -= nz * impulse / mj
-                # Contact conduction, positive = heat from j into i, capped at the equalising
-                # flow.
-                ci, cj = mi * specific_heat, mj * specific_heat
-                gap = heats[j] / cj - heats[i] / ci
-                f = conductivity * overlap * overlap * gap * dt
-                equalising = gap * ci * cj / (ci + cj)
-                if abs(f) > abs(equalising):
-                    f = equalising
+                f = _pair_flow(heats[i], heats[j], mi, mj, specific_heat, conductivity,
+                               overlap, dt)
                 flow[p] = f
                 donor[p] = j if f > 0 else i
                 given[donor[p]] += abs(f)
@@ -373,9 +387,7 @@ def _resolve(left, right, pos, vel, heats, masses, radius, restitution, young_mo
                 d = donor[p]
                 if d < 0:
                     continue
-                f = flow[p]
-                if given[d] > heats[d] * headroom:  # the donor would give more than it holds
-                    f *= headroom * heats[d] / given[d]
+                f = _donor_limited(flow[p], heats[d], given[d], headroom)
                 new_heats[left[p]] += 0.5 * dissipation[p] + f
                 new_heats[right[p]] += 0.5 * dissipation[p] - f
                 dissipated += dissipation[p]

@@ -220,6 +220,27 @@ def _conduction_balance(share, raw, heats, capacity, capped):
     return surplus, total_gain
 
 
+def balanced_conduction(stencil: NumbaCloudInCell, local_temperature: torch.Tensor,
+                        capacity_field: torch.Tensor, heats: np.ndarray, capacity: np.ndarray,
+                        config) -> tuple[np.ndarray, float]:
+    """Passes 1 and 2 of conduction with the medium (`thermal.conduct`): each particle's
+    relaxation, each cell's imbalance returned by capacity, capped at the heat a particle
+    holds. Returns the capped changes and the scale the gains take (apply gains * scale)."""
+    cfg = config
+    raw = np.empty_like(heats)
+    _conduction_raw(heats.shape[0], local_temperature.numpy(), heats, capacity,
+                    heats.dtype.type(cfg.thermal_conductivity * cfg.particle_radius * cfg.dt),
+                    raw)
+    imbalance = stencil.scatter(torch.from_numpy(raw))
+    occupied = capacity_field > 0
+    per_capacity = torch.where(occupied, imbalance / torch.where(occupied, capacity_field, 1.0),
+                               0.0)
+    capped = np.empty_like(heats)
+    surplus, total_gain = _conduction_balance(stencil.gather(per_capacity).numpy(), raw, heats,
+                                              capacity, capped)
+    return capped, (1.0 - surplus / total_gain if total_gain > 0 else 1.0)
+
+
 @_jit(inline="always")
 def _bounce(x, v, length, inside, wall_restitution):
     """Mirror a coordinate that left [0, length) and reverse (and damp) its velocity."""
@@ -313,17 +334,8 @@ def update_particles(stencil: NumbaCloudInCell, potential_field: torch.Tensor,
     local_temperature, temperature_gradient = stencil.gather_with_gradient(temperature_field)
     local_potential, potential_gradient = stencil.gather_with_gradient(potential_field)
 
-    raw = np.empty_like(heat_array)
-    _conduction_raw(heat_array.shape[0], local_temperature.numpy(), heat_array, capacity,
-                    dtype.type(cfg.thermal_conductivity * r * dt), raw)
-    imbalance = stencil.scatter(torch.from_numpy(raw))
-    occupied = capacity_field > 0
-    per_capacity = torch.where(occupied, imbalance / torch.where(occupied, capacity_field, 1.0),
-                               0.0)
-    capped = np.empty_like(heat_array)
-    surplus, total_gain = _conduction_balance(stencil.gather(per_capacity).numpy(), raw,
-                                              heat_array, capacity, capped)
-    gain_scale = 1.0 - surplus / total_gain if total_gain > 0 else 1.0
+    capped, gain_scale = balanced_conduction(stencil, local_temperature, capacity_field,
+                                             heat_array, capacity, cfg)
 
     box_tensor = torch.tensor(cfg.domain_size, dtype=positions.dtype)
     inside = torch.nextafter(box_tensor, torch.zeros_like(box_tensor)).numpy()
@@ -346,4 +358,4 @@ def update_particles(stencil: NumbaCloudInCell, potential_field: torch.Tensor,
                           gravity_work, pressure_work, radiated, dissipated, potential)
 
 
-__all__ = ["AVAILABLE", "NumbaCloudInCell", "update_particles"]
+__all__ = ["AVAILABLE", "NumbaCloudInCell", "balanced_conduction", "update_particles"]

@@ -416,6 +416,47 @@ def _mechanics(x: np.ndarray, m: np.ndarray, config: PhysicsConfig) -> dict:
             "contact_potential": contact_potential, "touching": touching}
 
 
+def _diffuse_and_hand_back(stencil, q, capacity, capacity_field, config: PhysicsConfig,
+                           heat_field=None):
+    """Flux-form diffusion of the scattered heat, each cell's change handed back (gains by heat
+    capacity, losses by heat content); returns the heats and the medium temperature."""
+    if heat_field is None:
+        heat_field = stencil.scatter(q)
+    diffused = diffuse(heat_field, capacity_field, config.diffusion_number)
+    change = diffused - heat_field
+    gain_per_capacity = _safe_divide(np.maximum(change, 0.0), capacity_field)
+    loss_per_heat = _safe_divide(np.minimum(change, 0.0), heat_field)
+    q = q + capacity * stencil.gather(gain_per_capacity) + q * stencil.gather(loss_per_heat)
+    return q, _safe_divide(diffused, capacity_field)
+
+
+def _heat_budget(stencil, medium_temperature, q, energy, capacity, capacity_field,
+                 config: PhysicsConfig, local_temperature=None):
+    """Conduction towards the local medium (zero-sum per cell, then kept >= 0), radiation
+    (leaves the system), thermalization E -> Q; returns (heats, energies, radiated)."""
+    r, dt = config.particle_radius, config.dt
+    if local_temperature is None:
+        local_temperature = stencil.gather(medium_temperature)
+    fraction = np.minimum(config.thermal_conductivity * r * dt / capacity, 1.0)
+    raw = fraction * capacity * (local_temperature - q / capacity)
+    correction = _safe_divide(stencil.scatter(raw), capacity_field)
+    q = q + nonnegative_scale(q, raw - capacity * stencil.gather(correction))
+    temperature = q / capacity
+    radiated = np.minimum(config.emissivity * config.sigma_SB * r**2 * temperature**4 * dt, q)
+    q = q - radiated
+    moved = np.minimum(energy * (dt / config.tau_thermalization), energy)
+    return q + moved, energy - moved, radiated
+
+
+def _drag_and_speed_limit(v, m, config: PhysicsConfig):
+    """Stokes drag, then the speed limit; returns the velocities and the kinetic loss."""
+    gamma = 6.0 * math.pi * config.dynamic_viscosity * config.particle_radius
+    v_drag = v * math.exp(-gamma * config.dt)
+    speed = np.sqrt((v_drag**2).sum(axis=1))[:, None]
+    v_new = v_drag * np.minimum(config.max_speed / np.maximum(speed, 1e-30), 1.0)
+    return v_new, -_kinetic_change(m, v, v_new)
+
+
 def _clamp_factor(acceleration: np.ndarray, limit: float) -> np.ndarray:
     magnitude = np.sqrt((acceleration**2).sum(axis=1))[:, None]
     return np.minimum(limit / np.maximum(magnitude, 1e-30), 1.0)
@@ -507,34 +548,16 @@ def _verlet_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
     stencil, capacity_field = mech["stencil"], cv * mech["mass_field"]
 
     with _timed("heat", stage_seconds):
-        heat_field = stencil.scatter(q)
-        diffused = diffuse(heat_field, capacity_field, config.diffusion_number)
-        change = diffused - heat_field
-        q = (q + capacity * stencil.gather(_safe_divide(np.maximum(change, 0.0), capacity_field))
-             + q * stencil.gather(_safe_divide(np.minimum(change, 0.0), heat_field)))
-        medium_temperature = _safe_divide(diffused, capacity_field)
+        q, medium_temperature = _diffuse_and_hand_back(stencil, q, capacity, capacity_field,
+                                                       config)
 
     with _timed("update", stage_seconds):
-        local_temperature = stencil.gather(medium_temperature)
-        fraction = np.minimum(config.thermal_conductivity * r * dt / capacity, 1.0)
-        raw = fraction * capacity * (local_temperature - q / capacity)
-        correction = _safe_divide(stencil.scatter(raw), capacity_field)
-        q = q + nonnegative_scale(q, raw - capacity * stencil.gather(correction))
-        temperature = q / capacity
-        radiated = np.minimum(
-            config.emissivity * config.sigma_SB * r**2 * temperature**4 * dt, q)
-        q = q - radiated
-        moved = np.minimum(energy * (dt / config.tau_thermalization), energy)
-        energy = energy - moved
-        q = q + moved
+        q, energy, radiated = _heat_budget(stencil, medium_temperature, q, energy, capacity,
+                                           capacity_field, config)
         pressure = -config.k_B * stencil.gradient(medium_temperature)
         v_pressure = v + pressure * _clamp_factor(pressure, config.max_acceleration) * dt
         pressure_work = float(_kinetic_change(m, v, v_pressure).sum())
-        gamma = 6.0 * math.pi * config.dynamic_viscosity * r
-        v_drag = v_pressure * math.exp(-gamma * dt)
-        speed = np.sqrt((v_drag**2).sum(axis=1))[:, None]
-        v_new = v_drag * np.minimum(config.max_speed / np.maximum(speed, 1e-30), 1.0)
-        loss = -_kinetic_change(m, v_pressure, v_new)
+        v_new, loss = _drag_and_speed_limit(v_pressure, m, config)
         q = q + loss
         dissipated += float(loss.sum())
 
@@ -578,12 +601,8 @@ def _seed_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
 
     # 3. heat diffusion on the grid, handed back to the particles
     with _timed("heat", stage_seconds):
-        diffused = diffuse(heat_field, capacity_field, config.diffusion_number)
-        change = diffused - heat_field
-        gain_per_capacity = _safe_divide(np.maximum(change, 0.0), capacity_field)
-        loss_per_heat = _safe_divide(np.minimum(change, 0.0), heat_field)
-        q = q + capacity * stencil.gather(gain_per_capacity) + q * stencil.gather(loss_per_heat)
-        medium_temperature = _safe_divide(diffused, capacity_field)
+        q, medium_temperature = _diffuse_and_hand_back(stencil, q, capacity, capacity_field,
+                                                       config, heat_field)
 
     # 4. particle update
     with _timed("update", stage_seconds):
@@ -592,20 +611,8 @@ def _seed_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
         potential = 0.5 * float((m * stencil.gather(phi)).sum())
         grad_phi = stencil.gradient(phi)
 
-        # Conduction towards the local medium, made zero-sum per cell, then kept >= 0.
-        fraction = np.minimum(config.thermal_conductivity * r * dt / capacity, 1.0)
-        raw = fraction * capacity * (local_temperature - q / capacity)
-        correction = _safe_divide(stencil.scatter(raw), capacity_field)
-        q = q + nonnegative_scale(q, raw - capacity * stencil.gather(correction))
-
-        # Radiation (leaves the system), then thermalization E -> Q.
-        temperature = q / capacity
-        radiated = np.minimum(
-            config.emissivity * config.sigma_SB * r**2 * temperature**4 * dt, q)
-        q = q - radiated
-        moved = np.minimum(energy * (dt / config.tau_thermalization), energy)
-        energy = energy - moved
-        q = q + moved
+        q, energy, radiated = _heat_budget(stencil, medium_temperature, q, energy, capacity,
+                                           capacity_field, config, local_temperature)
 
         # Gravity and pressure kicks, both scaled by one clamp factor on their sum.
         acc_gravity = -grad_phi
@@ -618,11 +625,7 @@ def _seed_step(s: dict, config: PhysicsConfig, stage_seconds: dict | None):
         pressure_work = float(_kinetic_change(m, v_gravity, v_pressure).sum())
 
         # Stokes drag and the speed limit; the kinetic energy they remove becomes heat.
-        gamma = 6.0 * math.pi * config.dynamic_viscosity * r
-        v_drag = v_pressure * math.exp(-gamma * dt)
-        speed = np.sqrt((v_drag**2).sum(axis=1))[:, None]
-        v_new = v_drag * np.minimum(config.max_speed / np.maximum(speed, 1e-30), 1.0)
-        loss = -_kinetic_change(m, v_pressure, v_new)
+        v_new, loss = _drag_and_speed_limit(v_pressure, m, config)
 
         # Drift and walls (the bounce loss becomes heat too).
         x_new, v_wall = _walls(x + v_new * dt, v_new, config)

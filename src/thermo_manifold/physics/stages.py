@@ -88,13 +88,8 @@ def update_particles(stencil: Transfer, potential_field: torch.Tensor,
     local_phi, grad_phi = stencil.gather_with_gradient(potential_field)
     potential = 0.5 * _total(m * local_phi)
 
-    heats = heats + thermal.conduct(stencil, local_temperature, heats, capacity, capacity_field,
-                                    cfg.thermal_conductivity * r * dt)
-    radiated = thermal.radiate(heats, capacity, cfg.emissivity, cfg.sigma_SB, r, dt)
-    heats = heats - radiated
-    moved = thermal.thermalize(energies, cfg.tau_thermalization, dt)
-    energies = energies - moved
-    heats = heats + moved
+    heats, energies, radiated = heat_budget(stencil, local_temperature, capacity_field, heats,
+                                            energies, capacity, cfg)
 
     # Kicks: G is already in phi (the seed applied it twice). One clamp factor scales both
     # accelerations so the clamp limits the field work rather than losing energy.
@@ -107,18 +102,39 @@ def update_particles(stencil: Transfer, potential_field: torch.Tensor,
     gravity_work = _total(kinetic_change(m, v, v_gravity))
     pressure_work = _total(kinetic_change(m, v_gravity, v_pressure))
 
-    # Stokes drag, then the speed limit; both losses become the particle's heat.
-    gamma = 6.0 * math.pi * cfg.dynamic_viscosity * r
-    v_drag = v_pressure * math.exp(-gamma * dt)
-    speed = v_drag.norm(dim=1, keepdim=True)
-    v_new = v_drag * torch.clamp(cfg.max_speed / speed.clamp_min(1e-30), max=1.0)
-    loss = -kinetic_change(m, v_pressure, v_new)
+    v_new, loss = drag_and_speed_limit(v_pressure, m, cfg)
 
     x_new, v_wall = mirror_walls(x + v_new * dt, v_new, cfg)
     loss = loss - kinetic_change(m, v_new, v_wall)
     heats = heats + loss
     return ParticleUpdate(x_new, v_wall, energies, heats, gravity_work, pressure_work,
                           _total(radiated), _total(loss), potential)
+
+
+def heat_budget(stencil: Transfer, local_temperature: torch.Tensor,
+                capacity_field: torch.Tensor, heats: torch.Tensor, energies: torch.Tensor,
+                capacity: torch.Tensor, config: PhysicsConfig
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Conduction with the medium, then radiation (leaves), then thermalization E -> Q;
+    returns the new heats and energies and the per-particle radiated heat."""
+    r, dt = config.particle_radius, config.dt
+    heats = heats + thermal.conduct(stencil, local_temperature, heats, capacity, capacity_field,
+                                    config.thermal_conductivity * r * dt)
+    radiated = thermal.radiate(heats, capacity, config.emissivity, config.sigma_SB, r, dt)
+    heats = heats - radiated
+    moved = thermal.thermalize(energies, config.tau_thermalization, dt)
+    return heats + moved, energies - moved, radiated
+
+
+def drag_and_speed_limit(velocities: torch.Tensor, masses: torch.Tensor,
+                         config: PhysicsConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stokes drag exp(-6 pi eta r dt), then the speed limit; returns the new velocities and
+    the per-particle kinetic energy they removed (which becomes the particle's heat)."""
+    gamma = 6.0 * math.pi * config.dynamic_viscosity * config.particle_radius
+    v_drag = velocities * math.exp(-gamma * config.dt)
+    speed = v_drag.norm(dim=1, keepdim=True)
+    v_new = v_drag * torch.clamp(config.max_speed / speed.clamp_min(1e-30), max=1.0)
+    return v_new, -kinetic_change(masses, velocities, v_new)
 
 
 def mirror_walls(x: torch.Tensor, v: torch.Tensor, config: PhysicsConfig
@@ -133,5 +149,6 @@ def mirror_walls(x: torch.Tensor, v: torch.Tensor, config: PhysicsConfig
     return torch.minimum(x.clamp_min(0.0), inside), v
 
 
-__all__ = ["Deposit", "HeatExchange", "ParticleUpdate", "Transfer", "deposit", "exchange_heat",
-           "mirror_walls", "update_particles"]
+__all__ = ["Deposit", "HeatExchange", "ParticleUpdate", "Transfer", "deposit",
+           "drag_and_speed_limit", "exchange_heat", "heat_budget", "mirror_walls",
+           "update_particles"]

@@ -20,12 +20,11 @@ clamped (a clamped spring would not conserve energy); the substeps keep omega_0 
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 
-from thermo_manifold.physics import stages, thermal
+from thermo_manifold.physics import stages
 from thermo_manifold.physics.config import PhysicsConfig
 from thermo_manifold.physics.ledger import kinetic_change
 
@@ -103,25 +102,15 @@ def dissipate(stencil: stages.Transfer, temperature_field: torch.Tensor,
     (clamped at max_acceleration), Stokes drag and the speed limit; every kinetic loss becomes
     the particle's heat."""
     cfg = config
-    r, dt = cfg.particle_radius, cfg.dt
-    capacity = masses * cfg.specific_heat
     local_temperature, grad_t = stencil.gather_with_gradient(temperature_field)
-    heats = heats + thermal.conduct(stencil, local_temperature, heats, capacity, capacity_field,
-                                    cfg.thermal_conductivity * r * dt)
-    radiated = thermal.radiate(heats, capacity, cfg.emissivity, cfg.sigma_SB, r, dt)
-    heats = heats - radiated
-    moved = thermal.thermalize(energies, cfg.tau_thermalization, dt)
-    energies = energies - moved
-    heats = heats + moved
-
+    heats, energies, radiated = stages.heat_budget(stencil, local_temperature, capacity_field,
+                                                   heats, energies, masses * cfg.specific_heat,
+                                                   cfg)
     pressure = -cfg.k_B * grad_t
-    v_pressure = velocities + pressure * acceleration_clamp(pressure, cfg.max_acceleration) * dt
+    clamp = acceleration_clamp(pressure, cfg.max_acceleration)
+    v_pressure = velocities + pressure * clamp * cfg.dt
     pressure_work = _total(kinetic_change(masses, velocities, v_pressure))
-    gamma = 6.0 * math.pi * cfg.dynamic_viscosity * r
-    v_drag = v_pressure * math.exp(-gamma * dt)
-    speed = v_drag.norm(dim=1, keepdim=True)
-    v_new = v_drag * torch.clamp(cfg.max_speed / speed.clamp_min(1e-30), max=1.0)
-    loss = -kinetic_change(masses, v_pressure, v_new)
+    v_new, loss = stages.drag_and_speed_limit(v_pressure, masses, cfg)
     return Dissipation(v_new, energies, heats + loss, pressure_work, _total(radiated),
                        _total(loss))
 

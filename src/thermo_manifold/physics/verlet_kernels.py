@@ -21,7 +21,7 @@ import math
 import numpy as np
 import torch
 
-from thermo_manifold.physics import mesh_kernels
+from thermo_manifold.physics import collision_kernels, mesh_kernels
 from thermo_manifold.physics.collision_kernels import _jit, _twin, prange
 from thermo_manifold.physics.config import PhysicsConfig
 from thermo_manifold.physics.contacts import DashpotResult, SpringForces, damping_ratio
@@ -194,12 +194,8 @@ def _dashpot(left, right, pos, vel, heats, masses, radius, k, zeta, dt, conducti
         donor[p] = i  # touching; a zero flow below when conduction is skipped
         if conduction_dt == 0:
             continue
-        ci, cj = mi * cv, mj * cv
-        gap = heats[j] / cj - heats[i] / ci
-        f = conductivity * overlap * overlap * gap * conduction_dt
-        equalising = gap * ci * cj / (ci + cj)
-        if abs(f) > abs(equalising):
-            f = equalising
+        f = collision_kernels._pair_flow(heats[i], heats[j], mi, mj, cv, conductivity, overlap,
+                                         conduction_dt)
         flow[p] = f
         donor[p] = j if f > 0 else i
         given[donor[p]] += abs(f)
@@ -208,9 +204,7 @@ def _dashpot(left, right, pos, vel, heats, masses, radius, k, zeta, dt, conducti
         d = donor[p]
         if d < 0:
             continue
-        f = flow[p]
-        if given[d] > heats[d] * headroom:
-            f = f * (headroom * heats[d] / given[d])
+        f = collision_kernels._donor_limited(flow[p], heats[d], given[d], headroom)
         new_heats[left[p]] += 0.5 * loss[p] + f
         new_heats[right[p]] += 0.5 * loss[p] - f
         dissipated += float(loss[p])
@@ -353,13 +347,6 @@ def _dissipate_rows(temperature_gradient, heats, capped, gain_scale, capacity, e
 _dissipate = _twin(_dissipate_rows)
 
 
-@_jit()
-def _per_capacity(imbalance, capacity, out):
-    """Each cell's conduction imbalance per unit heat capacity (0 in empty cells)."""
-    for c in range(imbalance.shape[0]):
-        out[c] = imbalance[c] / capacity[c] if capacity[c] > 0 else 0.0
-
-
 def dissipate(stencil: mesh_kernels.NumbaCloudInCell, temperature_field: torch.Tensor,
               capacity_field: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor,
               energies: torch.Tensor, heats: torch.Tensor, config: PhysicsConfig
@@ -371,17 +358,8 @@ def dissipate(stencil: mesh_kernels.NumbaCloudInCell, temperature_field: torch.T
     t = q.dtype.type
     capacity = _np(masses) * t(cfg.specific_heat)
     local_temperature, temperature_gradient = stencil.gather_with_gradient(temperature_field)
-    raw = np.empty_like(q)
-    mesh_kernels._conduction_raw(q.shape[0], local_temperature.numpy(), q, capacity,
-                                 t(cfg.thermal_conductivity * r * dt), raw)
-    imbalance = stencil.scatter(torch.from_numpy(raw)).numpy()
-    per_capacity = np.empty_like(imbalance)
-    _per_capacity(imbalance.reshape(-1), _np(capacity_field).reshape(-1),
-                  per_capacity.reshape(-1))
-    capped = np.empty_like(q)
-    surplus, total_gain = mesh_kernels._conduction_balance(
-        stencil.gather(torch.from_numpy(per_capacity)).numpy(), raw, q, capacity, capped)
-    gain_scale = 1.0 - surplus / total_gain if total_gain > 0 else 1.0
+    capped, gain_scale = mesh_kernels.balanced_conduction(stencil, local_temperature,
+                                                          capacity_field, q, capacity, cfg)
     v = _np(velocities)
     new_v, new_e, new_q = np.empty_like(v), np.empty_like(q), np.empty_like(q)
     flows = np.empty((q.shape[0], 3))
