@@ -102,6 +102,11 @@ class Mechanics:
     potential_field: torch.Tensor | None = None
     poisson_residual: Callable[[], float] | float = 0.0
     touching: int = 0  # pairs closer than 2r
+    # The contact candidates the step ended with; the next step starts from them while no
+    # particle has moved half the skin since they were built (a pair search per step is a
+    # tenth of a small step). Checkpoints save where they were built, so a resumed run finds
+    # the same list.
+    candidates: "_Candidates | None" = None
 
     def matches(self, state: ParticleState) -> bool:
         return (self.positions.shape == state.positions.shape
@@ -128,8 +133,23 @@ class _Candidates:
         self._origin = self._checked = positions
 
     @property
-    def origin(self):
-        """The positions the list was built at (a NumPy view, for the fused CPU substeps)."""
+    def limit(self) -> float:
+        """The largest squared displacement from `origin` the list stays valid for."""
+        return (0.5 * self._skin) ** 2
+
+    def rebuild(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The list built again at `positions` (a caller found a particle past `limit`)."""
+        self._build(positions)
+        return self._pairs
+
+    @property
+    def origin(self) -> torch.Tensor:
+        """The positions the list was built at."""
+        return self._origin
+
+    @property
+    def origin_array(self):
+        """`origin` as a NumPy view, for the fused CPU substeps."""
         return self._origin.detach().numpy()
 
     def around(self, positions: torch.Tensor, moved: float | None = None
@@ -139,7 +159,7 @@ class _Candidates:
         if positions is not self._checked:
             if moved is None:
                 moved = float(((positions - self._origin) ** 2).sum(dim=1).max())
-            if moved > (0.5 * self._skin) ** 2:
+            if moved > self.limit:
                 self._build(positions)
             self._checked = positions
         return self._pairs
@@ -147,6 +167,7 @@ class _Candidates:
 
 _MECHANICS_SAVED = ("positions", "masses", "gravity", "spring", "gravity_potential",
                     "contact_potential")
+_PAIR_ORIGIN = "pair_origin"  # optional in saved mechanics: where the candidates were built
 
 
 @dataclass
@@ -253,6 +274,8 @@ class ManifoldPhysics:
             f.name: getattr(self.ledger, f.name) for f in dataclasses.fields(EnergyLedger)}
         mechanics = None if self._mechanics is None else {
             name: getattr(self._mechanics, name) for name in _MECHANICS_SAVED}
+        if mechanics is not None and self._mechanics.candidates is not None:
+            mechanics[_PAIR_ORIGIN] = self._mechanics.candidates.origin.clone()
         return {"ledger": ledger, "warm_potential": self._warm_potential,
                 "mechanics": mechanics}
 
@@ -277,10 +300,16 @@ class ManifoldPhysics:
                 shape = (n,) if name == "masses" else (n, 3)
                 if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
                     raise ValueError(f"mechanics.{name} must be a tensor of shape {shape}")
+            origin = mechanics.get(_PAIR_ORIGIN)
+            if origin is not None and (not isinstance(origin, torch.Tensor)
+                                       or tuple(origin.shape) != (n, 3)):
+                raise ValueError(f"mechanics.{_PAIR_ORIGIN} must be a tensor of shape {(n, 3)}")
             mechanics = Mechanics(
                 **{name: value.to(self.device, self.dtype) for name, value in tensors.items()},
                 gravity_potential=float(mechanics["gravity_potential"]),
                 contact_potential=float(mechanics["contact_potential"]))
+            if origin is not None:
+                mechanics.candidates = _Candidates(self, origin.to(self.device, self.dtype))
         warm = saved.get("warm_potential")
         if warm is not None:
             if not isinstance(warm, torch.Tensor) or tuple(warm.shape) != self.config.grid_size:
@@ -401,8 +430,8 @@ class ManifoldPhysics:
         h = cfg.dt / substeps
         x, v, heats = state.positions, state.velocities, state.heats
         spring = start.spring
-        candidates = None
-        if contacts_on:
+        candidates = start.candidates if contacts_on else None
+        if contacts_on and candidates is None:
             with self._stage("collide", seconds):
                 candidates = _Candidates(self, x)
         gravity_work = clamp_work = dissipated = contact_work = 0.0
@@ -410,28 +439,28 @@ class ManifoldPhysics:
         mech = None
         fused = (self.kernels == "numba" and springs_on
                  and state.num_particles < collision_kernels.PARALLEL_MIN)
-        if fused:  # the same substeps, two compiled calls each (verlet_kernels.FusedSubsteps)
+        if fused:  # the same substeps in few compiled calls (verlet_kernels.FusedSubsteps)
             loop = verlet_kernels.FusedSubsteps(x, v, heats, m, cfg, h)
-            for index in range(substeps):
-                first, last = index == 0, index == substeps - 1
+            index = 0
+            while True:
                 with self._stage("update", seconds):
-                    work, clamp, lost, moved = loop.head(start.gravity if first else None,
-                                                         spring, candidates.origin)
-                    gravity_work, clamp_work = gravity_work + work, clamp_work + clamp
-                    dissipated += lost
+                    index, ran_out, spring = loop.run(index, substeps, start.gravity, spring,
+                                                      candidates.origin_array, candidates.limit,
+                                                      candidates.around(x))
                     x = torch.from_numpy(loop.x)
                 with self._stage("collide", seconds):
-                    pairs = candidates.around(x, moved)
-                if last:
-                    mech = self._evaluate_mechanics(x, m, seconds, candidates)
-                    touching = mech.touching
+                    pairs = candidates.rebuild(x) if ran_out else candidates.around(x, 0.0)
+                if index == substeps - 1:
+                    break
                 with self._stage("collide", seconds):
-                    spring, _, _, work, clamp, lost, kinetic = loop.tail(
-                        pairs, mech.gravity if last else None, mech.spring if last else None,
-                        cfg.dt if last else 0.0)
-                    gravity_work, clamp_work = gravity_work + work, clamp_work + clamp
-                    dissipated += lost
-                    contact_work += kinetic + lost
+                    spring = loop.tail(pairs, None, None, 0.0)
+                index += 1
+            mech = self._evaluate_mechanics(x, m, seconds, candidates)
+            touching = mech.touching
+            with self._stage("collide", seconds):
+                spring = loop.tail(pairs, mech.gravity, mech.spring, cfg.dt)
+            gravity_work, clamp_work, dissipated, contact_work = (float(total)
+                                                                  for total in loop.sums)
             v, heats = torch.from_numpy(loop.v), torch.from_numpy(loop.q)
         for index in range(0 if fused else substeps):
             first, last = index == 0, index == substeps - 1
@@ -471,14 +500,23 @@ class ManifoldPhysics:
                     contact_work += float(damped.contact_work)
                     dissipated += float(damped.dissipated)
 
-        with self._stage("heat", seconds):
-            heat_field = mech.stencil.scatter(heats)
-            capacity_field = mech.mass_field * cfg.specific_heat
-            exchanged = self._exchange_heat(mech.stencil, heat_field, capacity_field, heats, m,
-                                            cfg)
-        with self._stage("update", seconds):
-            rest = self._verlet.dissipate(mech.stencil, exchanged.temperature, capacity_field,
-                                          v, m, state.energies, exchanged.heats, cfg)
+        if self.kernels == "numba" and state.num_particles < collision_kernels.PARALLEL_MIN:
+            with self._stage("heat", seconds):  # the thermal part in one compiled call
+                rest = verlet_kernels.thermal_part(mech.stencil, mech.mass_field, v, m,
+                                                   state.energies, heats, cfg)
+            capacity_field, diffused, temperature = (rest.capacity_field, rest.diffused,
+                                                     rest.temperature)
+        else:
+            with self._stage("heat", seconds):
+                heat_field = mech.stencil.scatter(heats)
+                capacity_field = mech.mass_field * cfg.specific_heat
+                exchanged = self._exchange_heat(mech.stencil, heat_field, capacity_field,
+                                                heats, m, cfg)
+            with self._stage("update", seconds):
+                rest = self._verlet.dissipate(mech.stencil, exchanged.temperature,
+                                              capacity_field, v, m, state.energies,
+                                              exchanged.heats, cfg)
+            diffused, temperature = exchanged.diffused, exchanged.temperature
 
         new_state = ParticleState(
             positions=x, velocities=rest.velocities, energies=rest.energies, heats=rest.heats,
@@ -492,9 +530,9 @@ class ManifoldPhysics:
         ledger.potential = mech.gravity_potential
         ledger.contact_potential = mech.contact_potential
         ledger.observe(new_state)
-        self.fields = Fields(mass=mech.mass_field, heat=exchanged.diffused,
-                             capacity=capacity_field, temperature=exchanged.temperature,
-                             potential=mech.potential_field)
+        self.fields = Fields(mass=mech.mass_field, heat=diffused, capacity=capacity_field,
+                             temperature=temperature, potential=mech.potential_field)
+        mech.candidates = candidates
         self._mechanics = mech
         self._remember_output(new_state)
         return StepResult(new_state, ledger.snapshot(), mech.poisson_residual, touching, seconds)
@@ -541,12 +579,15 @@ class ManifoldPhysics:
             mass_field = stencil.scatter(masses)
         with self._stage("gravity", seconds):
             phi, residual = self._solve_gravity(mass_field, lazy_residual=True)
-            local_phi, grad_phi = stencil.gather_with_gradient(phi)
-            gravity_potential = 0.5 * float(_sum64(masses * local_phi))
             # In the outer half-cells the stencil is clamped to the boundary nodes, so the
             # interpolated potential is flat along that axis: its exact gradient, and the force
             # that conserves K + U_grav, is zero there (the interior formula would extrapolate).
-            gravity = -grad_phi * _unclamped(positions, cfg.grid_size, h)
+            if self.kernels == "numba":
+                _, gravity, gravity_potential = stencil.gravity(positions, masses, phi)
+            else:
+                local_phi, grad_phi = stencil.gather_with_gradient(phi)
+                gravity_potential = 0.5 * float(_sum64(masses * local_phi))
+                gravity = -grad_phi * _unclamped(positions, cfg.grid_size, h)
         spring = torch.zeros_like(positions)
         contact_potential, touching = 0.0, 0
         with self._stage("collide", seconds):

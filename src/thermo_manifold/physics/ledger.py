@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from thermo_manifold.physics.collision_kernels import AVAILABLE, _jit
 from thermo_manifold.physics.state import ParticleState
 
 
@@ -46,6 +47,30 @@ def kinetic_change(masses: torch.Tensor, before: torch.Tensor, after: torch.Tens
 
 def total_of(values: torch.Tensor) -> float:
     return float(values.sum(dtype=torch.float64))
+
+
+@_jit()
+def _observed_totals(masses, velocities, energies, heats):
+    """Kinetic, internal and heat totals in one pass, accumulated in float64 in row order."""
+    kinetic = internal = heat = 0.0
+    for i in range(masses.shape[0]):
+        vx, vy, vz = velocities[i, 0], velocities[i, 1], velocities[i, 2]
+        kinetic += float(0.5 * masses[i] * (vx * vx + vy * vy + vz * vz))
+        internal += float(energies[i])
+        heat += float(heats[i])
+    return kinetic, internal, heat
+
+
+def observed_totals(state: ParticleState) -> tuple[float, float, float]:
+    """(kinetic, internal, heat) of a state in float64: one compiled pass on the CPU (the ledger
+    observes every step, and five tensor reductions cost more than a small step's kinetics)."""
+    tensors = (state.masses, state.velocities, state.energies, state.heats)
+    if AVAILABLE and all(t.device.type == "cpu" for t in tensors):
+        arrays = [t.detach().contiguous().numpy() for t in tensors]
+        if len({a.dtype for a in arrays}) == 1:
+            return tuple(float(total) for total in _observed_totals(*arrays))
+    return (kinetic_energy(state.masses, state.velocities), total_of(state.energies),
+            total_of(state.heats))
 
 
 def particle_energy(state: ParticleState) -> float:
@@ -87,9 +112,7 @@ class EnergyLedger:
         return ledger
 
     def observe(self, state: ParticleState) -> None:
-        self.kinetic = kinetic_energy(state.masses, state.velocities)
-        self.internal = total_of(state.energies)
-        self.heat = total_of(state.heats)
+        self.kinetic, self.internal, self.heat = observed_totals(state)
 
     @property
     def total(self) -> float:

@@ -117,6 +117,27 @@ def _gather(base, fractions, field, step_x, step_y, values):
 
 
 @_twin
+def _gather_ratio(base, fractions, numerator, denominator, step_x, step_y, values):
+    """Trilinear value of numerator / denominator (0 where denominator is not positive) at
+    every particle, without forming the ratio over the whole grid: only the particles' corners
+    are read, which at a few thousand particles on 32^3 is a small part of the grid."""
+    one = fractions.dtype.type(1)
+    zero = fractions.dtype.type(0)
+    for i in prange(base.shape[0]):
+        top = _corners(numerator, base[i], step_x, step_y)
+        bottom = _corners(denominator, base[i], step_x, step_y)
+        c = (top[0] / bottom[0] if bottom[0] > 0 else zero,
+             top[1] / bottom[1] if bottom[1] > 0 else zero,
+             top[2] / bottom[2] if bottom[2] > 0 else zero,
+             top[3] / bottom[3] if bottom[3] > 0 else zero,
+             top[4] / bottom[4] if bottom[4] > 0 else zero,
+             top[5] / bottom[5] if bottom[5] > 0 else zero,
+             top[6] / bottom[6] if bottom[6] > 0 else zero,
+             top[7] / bottom[7] if bottom[7] > 0 else zero)
+        values[i] = _interpolate(c, fractions[i, 0], fractions[i, 1], fractions[i, 2], one)
+
+
+@_twin
 def _gather_with_gradient(base, fractions, field, step_x, step_y, spacing, values, gradients):
     """Trilinear value and the exact gradient of the interpolant at every particle."""
     one = fractions.dtype.type(1)
@@ -126,6 +147,24 @@ def _gather_with_gradient(base, fractions, field, step_x, step_y, spacing, value
         values[i] = _interpolate(c, rx, ry, rz, one)
         gradients[i, 0], gradients[i, 1], gradients[i, 2] = _gradient(c, rx, ry, rz, one,
                                                                       spacing)
+
+
+@_jit()
+def _interior_gravity(positions, masses, local_phi, gradients, spacing, gx, gy, gz, gravity):
+    """gravity = -grad phi along every axis where the particle's grid coordinate
+    x / h - 1/2 lies strictly inside (0, g - 1), 0 in the outer half-cells (the clamped
+    interpolant is flat there); returns 1/2 sum m phi in float64."""
+    half = positions.dtype.type(0.5)
+    tops = (positions.dtype.type(gx - 1), positions.dtype.type(gy - 1),
+            positions.dtype.type(gz - 1))
+    potential = 0.0
+    for i in range(positions.shape[0]):
+        for axis in range(3):
+            u = positions[i, axis] / spacing - half
+            inside = u > 0 and u < tops[axis]
+            gravity[i, axis] = -gradients[i, axis] if inside else 0
+        potential += float(masses[i] * local_phi[i])
+    return 0.5 * potential
 
 
 class NumbaCloudInCell:
@@ -154,15 +193,20 @@ class NumbaCloudInCell:
         """A grid field as a flat array of the particles' dtype."""
         return field.detach().to(self.dtype).contiguous().reshape(-1).numpy()
 
+    def scatter_chunks(self) -> int:
+        """How many private grids a scatter deposits into: up to 8 (at most 32 Mi cells in
+        all), parallel without atomics; one grid per SCATTER_CHUNK_ROWS particles at least,
+        since zeroing and summing private grids costs more than a small scatter itself. Fixed
+        by the problem, not the threads."""
+        cells = int(np.prod(self.grid_size))
+        return max(1, min(SCATTER_CHUNKS, (1 << 25) // cells,
+                          -(-self.num_particles // SCATTER_CHUNK_ROWS)))
+
     @torch.compiler.disable
     def scatter(self, values: torch.Tensor) -> torch.Tensor:
         """Deposit per-particle `values` (N,); the grid total equals values.sum()."""
         cells = int(np.prod(self.grid_size))
-        # Up to 8 private grids (at most 32 Mi cells in all): parallel without atomics; one
-        # grid per SCATTER_CHUNK_ROWS particles at least, since zeroing and summing private
-        # grids costs more than a small scatter itself. Fixed by the problem, not the threads.
-        chunks = max(1, min(SCATTER_CHUNKS, (1 << 25) // cells,
-                            -(-self.num_particles // SCATTER_CHUNK_ROWS)))
+        chunks = self.scatter_chunks()
         partial = np.zeros((chunks, cells), dtype=self.fractions.dtype)
         _scatter(self.num_particles, self.base, self.fractions,
                  values.detach().contiguous().numpy(), *self.steps, partial)
@@ -175,6 +219,27 @@ class NumbaCloudInCell:
         values = np.empty(self.num_particles, dtype=self.fractions.dtype)
         _gather(self.num_particles, self.base, self.fractions, self._flat(field), *self.steps,
                 values)
+        return torch.from_numpy(values)
+
+    @torch.compiler.disable
+    def gravity(self, positions: torch.Tensor, masses: torch.Tensor, potential: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """The potential's value at every particle, the acceleration -grad phi (zero along
+        an axis where the particle sits in an outer half-cell) and 1/2 sum m phi."""
+        values, gradients = self.gather_with_gradient(potential)
+        acceleration = np.empty_like(self.fractions)
+        gx, gy, gz = self.grid_size
+        energy = _interior_gravity(positions.detach().contiguous().numpy(),
+                                   masses.detach().contiguous().numpy(), values.numpy(),
+                                   gradients.numpy(), self.spacing, gx, gy, gz, acceleration)
+        return values, torch.from_numpy(acceleration), float(energy)
+
+    @torch.compiler.disable
+    def gather_ratio(self, numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+        """gather(numerator / denominator where denominator > 0, else 0), same values."""
+        values = np.empty(self.num_particles, dtype=self.fractions.dtype)
+        _gather_ratio(self.num_particles, self.base, self.fractions, self._flat(numerator),
+                      self._flat(denominator), *self.steps, values)
         return torch.from_numpy(values)
 
     @torch.compiler.disable
@@ -232,12 +297,10 @@ def balanced_conduction(stencil: NumbaCloudInCell, local_temperature: torch.Tens
                     heats.dtype.type(cfg.thermal_conductivity * cfg.particle_radius * cfg.dt),
                     raw)
     imbalance = stencil.scatter(torch.from_numpy(raw))
-    occupied = capacity_field > 0
-    per_capacity = torch.where(occupied, imbalance / torch.where(occupied, capacity_field, 1.0),
-                               0.0)
+    per_capacity = stencil.gather_ratio(imbalance, capacity_field)
     capped = np.empty_like(heats)
-    surplus, total_gain = _conduction_balance(stencil.gather(per_capacity).numpy(), raw, heats,
-                                              capacity, capped)
+    surplus, total_gain = _conduction_balance(per_capacity.numpy(), raw, heats, capacity,
+                                              capped)
     return capped, (1.0 - surplus / total_gain if total_gain > 0 else 1.0)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -46,6 +47,20 @@ def _column_totals(rows):
 def _kick_rows(v, m, gravity, spring, gravity_dt, spring_dt, max_acceleration, out, work):
     """out = v + clamped gravity * gravity_dt + spring / m * spring_dt; work[i] = (gravity,
     spring, clamp) work."""
+    if gravity_dt == 0:
+        # The springs-only kicks between a step's first and last substep: the same numbers as
+        # the general loop with a zero gravity term (no clamp, no gravity or clamp work), at
+        # a third of its cost.
+        for i in prange(v.shape[0]):
+            mi = m[i]
+            spring_work = 0.0
+            for d in range(3):
+                s_step = spring[i, d] / mi * spring_dt
+                new = v[i, d] + s_step
+                spring_work += float(mi * s_step * (0.5 * (v[i, d] + new)))
+                out[i, d] = new
+            work[i, 0], work[i, 1], work[i, 2] = 0.0, spring_work, 0.0
+        return
     for i in prange(v.shape[0]):
         gx, gy, gz = gravity[i, 0], gravity[i, 1], gravity[i, 2]
         magnitude = math.sqrt(gx * gx + gy * gy + gz * gz)
@@ -240,41 +255,50 @@ def dashpot(left: torch.Tensor, right: torch.Tensor, positions: torch.Tensor,
 def _diffuse(heat, capacity, number, diffused, gain, loss, temperature):
     """One conservative diffusion step (flux min(C_a, C_b) (T_a - T_b) across every interior
     face, none into empty cells or through walls) and what `distribute_to_particles` reads:
-    gain per unit capacity, loss per unit heat, and the medium temperature after diffusion."""
+    gain per unit capacity, loss per unit heat, and the medium temperature after diffusion.
+
+    Each cell sums the fluxes through its own six faces; both cells of a face compute the
+    same flux with opposite signs (min is symmetric and a - b = -(b - a) exactly), so the heat
+    one loses is exactly what the other gains. An empty cell exchanges nothing and is passed
+    through in one comparison (most cells are empty at a few thousand particles)."""
     gx, gy, gz = heat.shape
-    t = np.zeros_like(heat)
+    zero = heat.dtype.type(0)
+    t = np.empty_like(heat)
     for a in range(gx):
         for b in range(gy):
             for c in range(gz):
-                if capacity[a, b, c] > 0:
-                    t[a, b, c] = heat[a, b, c] / capacity[a, b, c]
-    change = np.zeros_like(heat)
-    for a in range(gx):
-        for b in range(gy):
-            for c in range(gz):
-                ca, ta = capacity[a, b, c], t[a, b, c]
-                if a + 1 < gx:
-                    flux = number * min(ca, capacity[a + 1, b, c]) * (ta - t[a + 1, b, c])
-                    change[a, b, c] -= flux
-                    change[a + 1, b, c] += flux
-                if b + 1 < gy:
-                    flux = number * min(ca, capacity[a, b + 1, c]) * (ta - t[a, b + 1, c])
-                    change[a, b, c] -= flux
-                    change[a, b + 1, c] += flux
-                if c + 1 < gz:
-                    flux = number * min(ca, capacity[a, b, c + 1]) * (ta - t[a, b, c + 1])
-                    change[a, b, c] -= flux
-                    change[a, b, c + 1] += flux
-    for a in range(gx):
-        for b in range(gy):
-            for c in range(gz):
-                new = heat[a, b, c] + change[a, b, c]
-                diffused[a, b, c] = new
-                d = new - heat[a, b, c]
                 ca = capacity[a, b, c]
-                gain[a, b, c] = max(d, 0.0) / ca if ca > 0 else 0.0
-                loss[a, b, c] = min(d, 0.0) / heat[a, b, c] if heat[a, b, c] > 0 else 0.0
-                temperature[a, b, c] = new / ca if ca > 0 else 0.0
+                t[a, b, c] = heat[a, b, c] / ca if ca > 0 else zero
+    for a in range(gx):
+        for b in range(gy):
+            for c in range(gz):
+                ca, qa = capacity[a, b, c], heat[a, b, c]
+                if not ca > 0:
+                    diffused[a, b, c] = qa
+                    gain[a, b, c] = zero
+                    loss[a, b, c] = zero
+                    temperature[a, b, c] = zero
+                    continue
+                ta = t[a, b, c]
+                change = zero
+                if a > 0:
+                    change += number * min(capacity[a - 1, b, c], ca) * (t[a - 1, b, c] - ta)
+                if a + 1 < gx:
+                    change -= number * min(ca, capacity[a + 1, b, c]) * (ta - t[a + 1, b, c])
+                if b > 0:
+                    change += number * min(capacity[a, b - 1, c], ca) * (t[a, b - 1, c] - ta)
+                if b + 1 < gy:
+                    change -= number * min(ca, capacity[a, b + 1, c]) * (ta - t[a, b + 1, c])
+                if c > 0:
+                    change += number * min(capacity[a, b, c - 1], ca) * (t[a, b, c - 1] - ta)
+                if c + 1 < gz:
+                    change -= number * min(ca, capacity[a, b, c + 1]) * (ta - t[a, b, c + 1])
+                new = qa + change
+                diffused[a, b, c] = new
+                d = new - qa
+                gain[a, b, c] = max(d, zero) / ca
+                loss[a, b, c] = min(d, zero) / qa if qa > 0 else zero
+                temperature[a, b, c] = new / ca
 
 
 @_twin
@@ -373,14 +397,119 @@ def dissipate(stencil: mesh_kernels.NumbaCloudInCell, temperature_field: torch.T
                        float(totals[0]), float(totals[1]), float(totals[2]))
 
 
-__all__ = ["dashpot", "dissipate", "drift", "exchange_heat", "half_kick",
-           "spring_forces"]
+# ---------------------------------------------------------------------------- fused thermal part
+# Below PARALLEL_MIN rows the thermal part of a step (heat field, diffusion, hand-back,
+# conduction with the medium, radiation, thermalization, pressure kick, drag, speed limit) runs
+# as one compiled call: the same passes as `exchange_heat` and `dissipate` above, in the same
+# order and precision, without a trip through Python and PyTorch between them.
+_scatter_serial = mesh_kernels._scatter.serial
+_hand_back_serial = _hand_back.serial
+_gather_with_gradient_serial = mesh_kernels._gather_with_gradient.serial
+_conduction_raw_serial = mesh_kernels._conduction_raw.serial
+_gather_ratio_serial = mesh_kernels._gather_ratio.serial
+_dissipate_serial = _dissipate.serial
+_conduction_balance_serial = _jit()(getattr(mesh_kernels._conduction_balance, "py_func",
+                                            mesh_kernels._conduction_balance))
+
+
+@_jit()
+def _scatter_field(base, fractions, values, step_x, step_y, cells, chunks):
+    """`NumbaCloudInCell.scatter` as a flat field: `chunks` private grids, summed in order."""
+    partial = np.zeros((chunks, cells), fractions.dtype)
+    _scatter_serial(base, fractions, values, step_x, step_y, partial)
+    field = partial[0]
+    for chunk in range(1, chunks):
+        field += partial[chunk]
+    return field
+
+
+@_jit()
+def _thermal_part(base, fractions, step_x, step_y, grid, chunks, spacing, mass_field, heats,
+                  masses, energies, velocities, cv, diffusion_number, coefficient_dt,
+                  radiation_coefficient, thermalize_rate, k_b, max_acceleration, dt,
+                  drag_factor, max_speed, new_v, new_e, new_q, flows):
+    """Heat exchange with the grid, then the dissipative part. Returns the capacity, diffused
+    heat and temperature fields (flat)."""
+    n = heats.shape[0]
+    cells = mass_field.shape[0]
+    heat_field = _scatter_field(base, fractions, heats, step_x, step_y, cells, chunks)
+    capacity_field = mass_field * cv
+    diffused, gain, loss, temperature = (np.empty_like(heat_field), np.empty_like(heat_field),
+                                         np.empty_like(heat_field), np.empty_like(heat_field))
+    _diffuse(heat_field.reshape(grid), capacity_field.reshape(grid), diffusion_number,
+             diffused.reshape(grid), gain.reshape(grid), loss.reshape(grid),
+             temperature.reshape(grid))
+    exchanged = np.empty_like(heats)
+    _hand_back_serial(base, fractions, gain, loss, step_x, step_y, masses, cv, heats, exchanged)
+
+    capacity = masses * cv
+    local_temperature, gradient = np.empty_like(heats), np.empty((n, 3), heats.dtype)
+    _gather_with_gradient_serial(base, fractions, temperature, step_x, step_y, spacing,
+                                 local_temperature, gradient)
+    raw = np.empty_like(heats)
+    _conduction_raw_serial(local_temperature, exchanged, capacity, coefficient_dt, raw)
+    imbalance = _scatter_field(base, fractions, raw, step_x, step_y, cells, chunks)
+    share = np.empty_like(heats)
+    _gather_ratio_serial(base, fractions, imbalance, capacity_field, step_x, step_y,
+                         share)
+    capped = np.empty_like(heats)
+    surplus, total_gain = _conduction_balance_serial(share, raw, exchanged, capacity, capped)
+    gain_scale = 1.0 - surplus / total_gain if total_gain > 0 else 1.0
+    _dissipate_serial(gradient, exchanged, capped, gain_scale, capacity, energies, velocities,
+                      masses, radiation_coefficient, thermalize_rate, k_b, max_acceleration, dt,
+                      drag_factor, max_speed, new_v, new_e, new_q, flows)
+    return capacity_field, diffused, temperature
+
+
+class ThermalPart(NamedTuple):
+    velocities: torch.Tensor
+    energies: torch.Tensor
+    heats: torch.Tensor
+    pressure_work: float
+    radiated: float
+    dissipated: float
+    capacity_field: torch.Tensor
+    diffused: torch.Tensor  # heat field after diffusion
+    temperature: torch.Tensor
+
+
+def thermal_part(stencil: mesh_kernels.NumbaCloudInCell, mass_field: torch.Tensor,
+                 velocities: torch.Tensor, masses: torch.Tensor, energies: torch.Tensor,
+                 heats: torch.Tensor, config: PhysicsConfig) -> ThermalPart:
+    """`exchange_heat` then `dissipate` in one compiled call (serial: for small N)."""
+    cfg = config
+    r, dt = cfg.particle_radius, cfg.dt
+    q = _np(heats)
+    t = q.dtype.type
+    v = _np(velocities)
+    new_v, new_e, new_q = np.empty_like(v), np.empty_like(q), np.empty_like(q)
+    flows = np.empty((q.shape[0], 3))
+    capacity_field, diffused, temperature = _thermal_part(
+        stencil.base, stencil.fractions, *stencil.steps, stencil.grid_size,
+        stencil.scatter_chunks(), stencil.spacing, stencil._flat(mass_field), q, _np(masses),
+        _np(energies), v, t(cfg.specific_heat), t(cfg.diffusion_number),
+        t(cfg.thermal_conductivity * r * dt), t(cfg.emissivity * cfg.sigma_SB * r**2 * dt),
+        t(dt / cfg.tau_thermalization), t(cfg.k_B), t(cfg.max_acceleration), t(dt),
+        t(math.exp(-6.0 * math.pi * cfg.dynamic_viscosity * r * dt)), t(cfg.max_speed),
+        new_v, new_e, new_q, flows)
+    totals = _column_totals(flows)
+    grid = stencil.grid_size
+    return ThermalPart(torch.from_numpy(new_v), torch.from_numpy(new_e), torch.from_numpy(new_q),
+                       float(totals[0]), float(totals[1]), float(totals[2]),
+                       torch.from_numpy(capacity_field).reshape(grid),
+                       torch.from_numpy(diffused).reshape(grid),
+                       torch.from_numpy(temperature).reshape(grid))
+
+
+__all__ = ["ThermalPart", "dashpot", "dissipate", "drift", "exchange_heat", "half_kick",
+           "spring_forces", "thermal_part"]
 
 
 # ---------------------------------------------------------------------------- fused substeps
-# Below PARALLEL_MIN rows the engine runs each contact substep as two compiled calls instead of
-# five: the per-call cost (argument checks, allocations, small tensors) is what a substep of a
-# few thousand particles spends most of its time on. Same arithmetic as the separate passes.
+# Below PARALLEL_MIN rows the engine runs a step's contact substeps in one compiled call instead
+# of five calls per substep: the per-call cost (argument checks, allocations, small tensors) is
+# what a substep of a few thousand particles spent most of its time on. Same arithmetic as the
+# separate passes.
 _kick_serial = _kick.serial
 _drift_serial = _drift.serial
 
@@ -434,9 +563,52 @@ def _substep_tail(left, right, x, radius, k, springs_too, spring, v, m, gravity,
     return potential, touching, gravity_work, clamp_work, dissipated, ke_change
 
 
+@_jit()
+def _substep_run(index, substeps, x, v, q, m, gravity, spring, gravity_dt, spring_dt,
+                 max_acceleration, h, box, inside, wall_restitution, origin, limit, left, right,
+                 radius, k, zeta, conductivity, cv, headroom, sums):
+    """Substeps `index`, `index` + 1, ... in one call: each a head, then (except the last) a
+    tail with fresh springs, no gravity and no conduction. Stops after the head of the last
+    substep (its tail needs the forces at the new positions) or after a head that moved some
+    particle more than sqrt(limit) from `origin` (the pair list must be rebuilt before the
+    tail). Adds gravity work, clamp work, losses and contact work to `sums` in the order the
+    separate calls would. Returns the substep it stopped at, whether the list ran out, and
+    the arrays it ended with."""
+    n = x.shape[0]
+    kicked, work, loss = np.empty_like(v), np.empty((n, 3)), np.empty_like(m)
+    zeros = np.zeros_like(x)
+    zero = x.dtype.type(0)
+    while True:
+        first = index == 0
+        new_x, new_v, new_q = np.empty_like(x), np.empty_like(v), np.empty_like(q)
+        gravity_work, clamp_work, lost, moved = _substep_head(
+            v, m, gravity if first else zeros, spring, gravity_dt if first else zero, spring_dt,
+            max_acceleration, x, h, box, inside, wall_restitution, origin, q, kicked, work,
+            new_x, new_v, loss, new_q)
+        x, v, q = new_x, new_v, new_q
+        sums[0] += gravity_work
+        sums[1] += clamp_work
+        sums[2] += lost
+        ran_out = moved > limit
+        if ran_out or index == substeps - 1:
+            return index, ran_out, x, v, q, spring
+        new_spring, new_v, new_q = np.empty_like(x), np.empty_like(v), np.empty_like(q)
+        _, _, gravity_work, clamp_work, lost, kinetic = _substep_tail(
+            left, right, x, radius, k, True, new_spring, v, m, zeros, zero, spring_dt,
+            max_acceleration, q, zeta, h, conductivity, zero, cv, headroom, kicked, work, new_v,
+            new_q)
+        spring, v, q = new_spring, new_v, new_q
+        sums[0] += gravity_work
+        sums[1] += clamp_work
+        sums[2] += lost
+        sums[3] += kinetic + lost
+        index += 1
+
+
 class FusedSubsteps:
-    """The engine's contact substeps for one step, two compiled calls per substep (CPU, fewer
-    than PARALLEL_MIN particles). `head` and `tail` mirror the engine's generic loop."""
+    """The engine's contact substeps for one step (CPU, fewer than PARALLEL_MIN particles):
+    `run` does every substep up to the last one's tail in one compiled call (two when the pair
+    list runs out), `tail` the last tail. Same arithmetic as the engine's generic loop."""
 
     def __init__(self, positions: torch.Tensor, velocities: torch.Tensor, heats: torch.Tensor,
                  masses: torch.Tensor, config: PhysicsConfig, h: float):
@@ -449,26 +621,31 @@ class FusedSubsteps:
         self.zeros = np.zeros_like(self.x)
         self.kicked = np.empty_like(self.v)
         self.work = np.empty((self.x.shape[0], 3))
-        self.loss = np.empty_like(self.m)
         self.zeta = t(damping_ratio(cfg.restitution))
         self.headroom = t(1.0 - 64.0 * float(torch.finfo(heats.dtype).eps))
+        # gravity work, clamp work, losses, contact work of the substeps so far (float64)
+        self.sums = np.zeros(4)
 
-    def head(self, gravity: torch.Tensor | None, spring: torch.Tensor, origin: np.ndarray
-             ) -> tuple[float, float, float, float]:
+    def run(self, index: int, substeps: int, gravity: torch.Tensor, spring: torch.Tensor,
+            origin: np.ndarray, limit: float, pairs: tuple[torch.Tensor, torch.Tensor]
+            ) -> tuple[int, bool, torch.Tensor]:
+        """Heads and tails from substep `index` on, in one compiled call (`_substep_run`):
+        returns the substep it stopped at, whether the pair list must be rebuilt before that
+        substep's tail, and the springs it ended with. The last tail is `tail`'s."""
         cfg, t = self.cfg, self.t
-        new_x, new_v, new_q = (np.empty_like(self.x), np.empty_like(self.v),
-                               np.empty_like(self.q))
-        g = self.zeros if gravity is None else _np(gravity)
-        totals = _substep_head(
-            self.v, self.m, g, _np(spring), t(0.5 * cfg.dt if gravity is not None else 0.0),
-            t(0.5 * self.h), t(cfg.max_acceleration), self.x, t(self.h), self.box, self.inside,
-            t(cfg.wall_restitution), origin, self.q, self.kicked, self.work, new_x, new_v,
-            self.loss, new_q)
-        self.x, self.v, self.q = new_x, new_v, new_q
-        return totals
+        index, ran_out, self.x, self.v, self.q, forces = _substep_run(
+            index, substeps, self.x, self.v, self.q, self.m, _np(gravity), _np(spring),
+            t(0.5 * cfg.dt), t(0.5 * self.h), t(cfg.max_acceleration), t(self.h), self.box,
+            self.inside, t(cfg.wall_restitution), origin, float(limit), _np(pairs[0]),
+            _np(pairs[1]), t(cfg.particle_radius), t(cfg.young_modulus), self.zeta,
+            t(cfg.thermal_conductivity), t(cfg.specific_heat), self.headroom, self.sums)
+        return index, ran_out, torch.from_numpy(forces)
 
     def tail(self, pairs: tuple[torch.Tensor, torch.Tensor], gravity: torch.Tensor | None,
-             spring: torch.Tensor | None, conduction_dt: float) -> tuple:
+             spring: torch.Tensor | None, conduction_dt: float) -> torch.Tensor:
+        """The tail of one substep: springs at the current positions (unless `spring` is
+        given), the half kick (with `gravity` on the last substep), the dashpots, and contact
+        conduction over `conduction_dt`. Adds to `sums`; returns the springs."""
         cfg, t = self.cfg, self.t
         own = spring is None
         forces = np.empty_like(self.x) if own else _np(spring)
@@ -481,4 +658,6 @@ class FusedSubsteps:
             t(cfg.thermal_conductivity), t(conduction_dt), t(cfg.specific_heat), self.headroom,
             self.kicked, self.work, new_v, new_q)
         self.v, self.q = new_v, new_q
-        return (torch.from_numpy(forces), *result)
+        _, _, gravity_work, clamp_work, lost, kinetic = result
+        self.sums += (gravity_work, clamp_work, lost, kinetic + lost)
+        return torch.from_numpy(forces)
