@@ -148,3 +148,38 @@ def test_bad_input_is_refused_with_the_field_named():
         with pytest.raises(ValueError, match=message):
             _config(**{field: value})
     assert math.isfinite(ReservoirConfig().n_features)
+
+
+def _taps_config(**changes):
+    base = ReservoirConfig(vocab=4, taps=3, identity_radius=0.25, trail_step=1.0,
+                           carrier_bins=4, max_particles=256)
+    return base.replace(**changes)
+
+
+def test_taps_read_the_recent_tokens_in_the_frame_of_the_injection_point():
+    # Frozen physics: tap j holds exactly the particles of the token injected j steps ago.
+    config = _taps_config(physics=False, particles_per_token=3, token_energy=2.0)
+    reservoir = ManifoldReservoir(config)
+    last = reservoir.transform([2, 0, 3])[-1]
+    taps = last[-2 * 3 * 4:]
+    fresh, heat = taps[:12].reshape(3, 4), taps[12:].reshape(3, 4)
+    expected = np.zeros((3, 4))
+    expected[0, 3] = expected[1, 0] = expected[2, 2] = 3 * 2.0
+    assert np.array_equal(fresh, expected)
+    assert np.all(heat == 0)
+    with pytest.raises(ValueError, match="taps need placement='trail'"):
+        _taps_config(placement="fixed")
+
+
+def test_the_reservoir_remembers_past_tokens_where_no_memory_cannot():
+    # Jaeger's memory capacity: recall the token k steps back with a linear readout.
+    from thermo_manifold.sensorium.memory_features import NoMemory, memory_capacity
+
+    # Four taps (delays 0-3) and the excitation histograms only: 40 features, 266 training rows.
+    kwargs = dict(delays=(1, 2, 3), n_steps=400, washout=20, vocab=4)
+    config = _taps_config(taps=4, fields=False, carriers=False)
+    manifold = memory_capacity(ManifoldReservoir(config), **kwargs)
+    floor = memory_capacity(NoMemory(vocab=4), **kwargs)
+    for k in (1, 2, 3):
+        assert manifold.score(k) > 0.25 + 0.4, (k, manifold.scores)
+        assert manifold.score(k) > floor.score(k) + 0.3, (k, floor.scores)

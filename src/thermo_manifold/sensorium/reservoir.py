@@ -25,7 +25,13 @@ by the particles):
 - excitations: one bin per token frequency, weighted by the particles' internal energy E (fresh:
   E thermalises into heat with tau_thermalization) and by their heat Q (older) (2 * vocab);
 - carriers: carrier amplitude, and amplitude times cos and sin of the carrier phase, binned by
-  carrier frequency over the token band (3 * carrier_bins).
+  carrier frequency over the token band (3 * carrier_bins);
+- taps (off unless `taps` > 0): the same E- and Q-weighted token histograms, but of the particles
+  nearest to each of the last `taps` trail points (2 * taps * vocab). The families above are
+  global, and a trail moves, so a fixed linear readout cannot tell from them where (when) a
+  token landed; the taps are read in the frame of the injection point, so "the token j steps
+  back" is always the same features. They need an identity_radius well below trail_step, so a
+  token's particles stay nearest to their own tap.
 
 `physics=False` is the "physics frozen" ablation: tokens are injected and read, no physics
 step or carrier tick runs. All randomness comes from one generator seeded by `seed`.
@@ -95,6 +101,7 @@ class ReservoirConfig:
     frequency_spacing: float = 0.16
     pool: int = 4
     carrier_bins: int = 32
+    taps: int = 0  # trail taps read in the frame of the injection point (0: off)
     fields: bool = True
     excitations: bool = True
     carriers: bool = True
@@ -107,6 +114,9 @@ class ReservoirConfig:
         _integer("particles_per_token", self.particles_per_token, 1)
         _integer("pool", self.pool, 1)
         _integer("carrier_bins", self.carrier_bins, 1)
+        _integer("taps", self.taps, 0)
+        if self.taps and self.placement != "trail":
+            raise ValueError("taps need placement='trail' (they read along the trail)")
         if (not isinstance(self.max_particles, int) or isinstance(self.max_particles, bool)
                 or self.max_particles < self.particles_per_token):
             raise ValueError(f"max_particles must be an integer >= particles_per_token "
@@ -135,7 +145,7 @@ class ReservoirConfig:
     def n_features(self) -> int:
         blocks = math.prod(g // self.pool for g in self.physics_config.grid_size)
         return ((3 * blocks if self.fields else 0) + (2 * self.vocab if self.excitations else 0)
-                + (3 * self.carrier_bins if self.carriers else 0))
+                + (3 * self.carrier_bins if self.carriers else 0) + 2 * self.taps * self.vocab)
 
     def replace(self, **changes: Any) -> "ReservoirConfig":
         return dataclasses.replace(self, **changes)
@@ -302,7 +312,39 @@ class ManifoldReservoir:
             parts.append(self._excitation_features())
         if cfg.carriers:
             parts.append(self._carrier_features())
+        if cfg.taps:
+            parts.append(self._tap_features())
         return np.concatenate(parts)
+
+    def _trail_point(self, index: int) -> torch.Tensor:
+        cfg = self.config
+        centre = 0.5 * self._box
+        amplitude = 0.5 * self._box - 1.0 - cfg.identity_radius
+        norm = math.sqrt(sum(r * r for r in TRAIL_RATES) / 2.0)
+        phase = index * cfg.trail_step / max(float(amplitude.mean()) * norm, 1e-12)
+        rates = torch.tensor(TRAIL_RATES, dtype=torch.float64)
+        return centre + amplitude * torch.sin(rates * phase + torch.tensor(
+            [0.0, 1.0, 2.0], dtype=torch.float64))
+
+    def _tap_features(self) -> np.ndarray:
+        """E- and Q-weighted token histograms of the particles nearest to each of the last
+        `taps` trail points (within identity_radius + 1 cells): features fixed relative to the
+        present, which a linear readout of a moving trail needs."""
+        cfg, s = self.config, self.state
+        newest = self.tokens_seen - 1
+        points = torch.stack([self._trail_point(newest - j) for j in range(cfg.taps)])
+        distance = torch.cdist(s.positions.double(), points)
+        nearest, tap = distance.min(dim=1)
+        near = nearest < cfg.identity_radius + 1.0
+        bins = torch.round((s.excitations.double() - cfg.frequency_offset)
+                           / cfg.frequency_spacing).long().clamp(0, cfg.vocab - 1)
+        index = (tap * cfg.vocab + bins)[near]
+        size = cfg.taps * cfg.vocab
+        fresh = torch.zeros(size, dtype=torch.float64).index_add_(0, index,
+                                                                  s.energies.double()[near])
+        old = torch.zeros(size, dtype=torch.float64).index_add_(0, index,
+                                                                s.heats.double()[near])
+        return torch.cat([fresh, old]).numpy()
 
     def _field_features(self) -> np.ndarray:
         cfg, pcfg = self.config, self.config.physics_config
