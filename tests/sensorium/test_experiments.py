@@ -67,7 +67,10 @@ def test_cli_reports_failures_with_nonzero_exit(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("argv", [["experiment", "nope"],
                                   ["experiment", "next_token", "--text", "/no/such/file"],
                                   ["experiment", "mnist_bytes", "--mnist-dir", "/no/such/dir"],
-                                  ["experiment", "all", "--seed", "-1"]])
+                                  ["experiment", "all", "--seed", "-1"],
+                                  ["experiment", "next_token", "--readout", "reservoir"],
+                                  ["experiment", "all", "--readout", "reservoir"],
+                                  ["experiment", "rule_shift", "--readout", "nope"]])
 def test_cli_user_errors_are_one_line(argv, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -99,3 +102,29 @@ def test_rule_shift_summary_reads_drop_and_recovery():
     assert out["recovery_steps"] == 14
     flat = summarise(np.full(100, 0.1), 5, chance=0.1, cfg=cfg)
     assert flat["recovery_steps"] is None  # nothing learned, nothing to recover
+
+
+def _rows(root, name):
+    metrics = json.loads((root / name / "metrics.json").read_text())
+    return [r["method"] for r in metrics["tables"][name]["rows"]]
+
+
+def test_the_reservoir_readout_adds_every_row_and_seed_keeps_the_seed_table(tmp_path):
+    from thermo_manifold.sensorium.reservoir_rows import ROWS
+
+    reservoir, seed = tmp_path / "reservoir", tmp_path / "seed"
+    for out, readout in ((reservoir, None), (seed, "seed")):
+        status = run_experiments(["rule_shift"], RunContext(quick=True, readout=readout), out,
+                                 log=lambda s: None)
+        assert status["rule_shift"]["ok"], status["rule_shift"].get("traceback")
+    with_rows = _rows(reservoir, "rule_shift")
+    assert with_rows[:len(ROWS)] == list(ROWS)
+    assert "manifold, seed readout" in with_rows
+    seed_rows = _rows(seed, "rule_shift")
+    assert seed_rows[0] == "manifold" and not set(ROWS) & set(seed_rows)
+    # The seed's scoring is the same run in both tables.
+    pick = {}
+    for out, name in ((reservoir, "manifold, seed readout"), (seed, "manifold")):
+        table = json.loads((out / "rule_shift" / "metrics.json").read_text())["tables"]
+        pick[out] = next(r for r in table["rule_shift"]["rows"] if r["method"] == name)
+    assert pick[reservoir]["pre_shift"] == pick[seed]["pre_shift"]

@@ -265,7 +265,7 @@ def _mnist_bytes(raw: Mapping[str, Any]) -> list[str]:
     counts = raw["metrics"]["extras"].get("predicted_label_counts")
     if isinstance(counts, list) and counts:
         used = [f"{label} ({count}×)" for label, count in enumerate(counts) if count]
-        lines.append(f"- The manifold predicted {len(used)} of {len(counts)} labels: "
+        lines.append(f"- The {_rows(raw)[0]['method']} predicted {len(used)} of {len(counts)} labels: "
                      f"{', '.join(used)}.")
     return lines
 

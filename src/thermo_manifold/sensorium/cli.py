@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from thermo_manifold.cli_support import OneLineParser, UserError, int_at_least
-from thermo_manifold.sensorium.harness import EXPERIMENTS
+from thermo_manifold.sensorium.harness import EXPERIMENTS, READOUTS
 
 
 def build_parser() -> OneLineParser:
@@ -22,6 +22,10 @@ def build_parser() -> OneLineParser:
                    "(default: Python's pydoc topics)")
     p.add_argument("--mnist-dir", metavar="DIR", help="directory with the four MNIST IDX files")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu")
+    p.add_argument("--readout", choices=list(READOUTS), default=None,
+                   help="reservoir: the manifold as a reservoir with trained linear readouts, "
+                   "beside ESN, ablations and the seed's readout; seed: the seed's readout "
+                   "alone (default: each experiment's own, reservoir where it is built)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -30,7 +34,7 @@ def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     from thermo_manifold.device import resolve_device
     from thermo_manifold.sensorium.datasets import DataError, load_mnist_idx, load_text
-    from thermo_manifold.sensorium.harness import RunContext, run_experiments
+    from thermo_manifold.sensorium.harness import RunContext, experiment_module, run_experiments
 
     # Check user-given files before any long run starts.
     try:
@@ -44,8 +48,14 @@ def main(argv: Sequence[str]) -> int:
     context = RunContext(seed=args.seed, quick=args.quick,
                          text=Path(args.text) if args.text else None,
                          mnist_dir=Path(args.mnist_dir) if args.mnist_dir else None,
-                         device=device, progress=not args.quiet and sys.stderr.isatty())
+                         device=device, progress=not args.quiet and sys.stderr.isatty(),
+                         readout=args.readout)
     names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    try:  # an unavailable readout is refused before any experiment runs
+        for name in names:
+            context.readout_for(experiment_module(name))
+    except ValueError as error:
+        raise UserError(str(error)) from None
     status = run_experiments(names, context, args.out)
     failed = [name for name, s in status.items() if not s["ok"]]
     if failed:

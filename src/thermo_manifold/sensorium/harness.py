@@ -2,7 +2,9 @@
 
 Every experiment module in `thermo_manifold.sensorium.experiments` exposes
 `Config` (frozen dataclass, full settings by default), `Config.quick()` (under a minute on a
-2-core CPU) and `run(config, context, report) -> dict`.
+2-core CPU), `run(config, context, report) -> dict` and `READOUTS`, the readouts it offers, its
+default first: `reservoir` (the manifold as a reservoir with trained linear readouts, beside
+echo-state networks, ablations and the seed's readout) or `seed` (the seed's scoring alone).
 """
 
 from __future__ import annotations
@@ -32,11 +34,28 @@ class RunContext:
     mnist_dir: Path | None = None
     device: str = "cpu"
     progress: bool = False
+    readout: str | None = None  # None: each experiment's default (the first of its READOUTS)
+
+    def readout_for(self, module) -> str:
+        """The readout `module` runs under this context; ValueError if it does not offer the
+        one asked for."""
+        offered = module.READOUTS
+        if self.readout is None:
+            return offered[0]
+        if self.readout not in offered:
+            name = module.__name__.rsplit(".", 1)[-1]
+            raise ValueError(f"readout {self.readout!r} is not available for {name} (it offers "
+                             f"{', '.join(offered)}); leave --readout out for each "
+                             f"experiment's default")
+        return self.readout
 
     def bar(self, iterable: Iterable[Any], total: int | None = None, desc: str = ""):
         from tqdm import tqdm
 
         return tqdm(iterable, total=total, desc=desc, disable=not self.progress, leave=False)
+
+
+READOUTS = ("reservoir", "seed")
 
 
 def experiment_module(name: str):
@@ -103,5 +122,5 @@ def summary_markdown(out: str | Path, status: dict[str, dict[str, Any]]) -> str:
     return "\n".join(parts) + "\n"
 
 
-__all__ = ["EXPERIMENTS", "RunContext", "experiment_module", "run_experiment", "run_experiments",
+__all__ = ["EXPERIMENTS", "READOUTS", "RunContext", "experiment_module", "run_experiment", "run_experiments",
            "summary_markdown"]

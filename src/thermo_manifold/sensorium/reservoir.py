@@ -147,6 +147,22 @@ class ReservoirConfig:
         return ((3 * blocks if self.fields else 0) + (2 * self.vocab if self.excitations else 0)
                 + (3 * self.carrier_bins if self.carriers else 0) + 2 * self.taps * self.vocab)
 
+    def feature_slices(self) -> dict[str, slice]:
+        """Where each switched-on family lies in the feature vector, in the order `features`
+        writes them (fields, excitations, carriers, taps). The ablation rows that keep some
+        families read these columns of one run, so the physics they see is the same."""
+        blocks = math.prod(g // self.pool for g in self.physics_config.grid_size)
+        sizes = {"fields": 3 * blocks if self.fields else 0,
+                 "excitations": 2 * self.vocab if self.excitations else 0,
+                 "carriers": 3 * self.carrier_bins if self.carriers else 0,
+                 "taps": 2 * self.taps * self.vocab}
+        out, start = {}, 0
+        for name, size in sizes.items():
+            if size:
+                out[name] = slice(start, start + size)
+                start += size
+        return out
+
     def replace(self, **changes: Any) -> "ReservoirConfig":
         return dataclasses.replace(self, **changes)
 
@@ -224,9 +240,7 @@ class ManifoldReservoir:
         self._inject(token)
         if self.config.physics:
             for _ in range(self.config.steps_per_token):
-                self.state = self.physics.step(self.state).state
-                tick = self.carriers.tick(self.state)
-                self.state = self.physics.record_external(tick.particles, tick.energy_injected)
+                self._advance()
         self.tokens_seen += 1
         return self.features()
 
@@ -240,6 +254,59 @@ class ManifoldReservoir:
         for index, token in enumerate(values.tolist()):
             out[index] = self.step(token)
         return out
+
+    def image(self, image: Any, steps: int) -> np.ndarray:
+        """reset(), land a whole image at once, run `steps` physics steps, return the features.
+
+        Placement for images (why): pixel (row i, column j) of an H x W image lands at its image
+        coordinates mapped onto the grid's x-y extent, in the mid plane of z, so the grid's mass
+        field is the picture and neighbouring pixels are neighbouring particles; a pixel's
+        intensity v in [0, 1] is its energy and mass (a dark pixel adds nothing, so it is not
+        injected), and its excitation is the token frequency of its intensity band
+        round(v (vocab - 1)), so the excitation histograms count the pixels of each grey level.
+        The physics then lets bright regions attract, touch and heat each other: the
+        nonlinearity the linear readout cannot supply."""
+        cfg = self.config
+        values = np.asarray(image, dtype=np.float64)
+        if values.ndim != 2 or values.size == 0:
+            raise ValueError(f"image must be a non-empty 2-D array; got shape {values.shape}")
+        if not np.all(np.isfinite(values)) or values.min() < 0.0 or values.max() > 1.0:
+            raise ValueError("image intensities must be finite numbers in [0, 1]")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"steps must be an integer >= 0; got {steps!r}")
+        if values.size > cfg.max_particles:
+            raise ValueError(f"an image of {values.size} pixels needs max_particles >= "
+                             f"{values.size}; got {cfg.max_particles}")
+        self.reset()
+        rows, cols = np.nonzero(values > 0.0)
+        if rows.size:
+            t, g = self.dtype, self.generator
+            h, w = values.shape
+            box = self._box
+            x = (torch.from_numpy(cols + 0.5) / w) * box[0]
+            y = (torch.from_numpy(rows + 0.5) / h) * box[1]
+            z = torch.full_like(x, 0.5 * float(box[2]))
+            intensity = torch.from_numpy(values[rows, cols]).to(t)
+            bands = torch.round(intensity.double() * (cfg.vocab - 1)).long()
+            n = rows.size
+            energies = intensity * cfg.token_energy
+            self.state = self.physics.add_particles(self.state, ParticleState(
+                positions=torch.stack([x, y, z], dim=1).to(t),
+                velocities=torch.randn(n, 3, generator=g, dtype=t) * cfg.injection_speed,
+                energies=energies, heats=torch.zeros(n, dtype=t),
+                excitations=self._omegas[bands].to(t), masses=energies.clone(),
+                phases=torch.rand(n, generator=g, dtype=t) * TWO_PI))
+        if cfg.physics:
+            for _ in range(steps):
+                self._advance()
+        self.tokens_seen = 1
+        return self.features()
+
+    def _advance(self) -> None:
+        """One physics step and one carrier tick, the tick's energy booked in the ledger."""
+        self.state = self.physics.step(self.state).state
+        tick = self.carriers.tick(self.state)
+        self.state = self.physics.record_external(tick.particles, tick.energy_injected)
 
     def _checked_token(self, token: Any) -> int:
         if isinstance(token, (bool, np.bool_)) or not isinstance(token, (int, np.integer)):
@@ -255,16 +322,7 @@ class ManifoldReservoir:
         index = self.tokens_seen if index is None else index
         if cfg.placement == "fixed":
             return self._places[token]
-        centre = 0.5 * self._box
-        amplitude = 0.5 * self._box - 1.0 - cfg.identity_radius
-        # Speed along the curve ~ amplitude * rate * |TRAIL_RATES| / sqrt(2) per unit phase.
-        mean_amplitude = float(amplitude.mean())
-        norm = math.sqrt(sum(r * r for r in TRAIL_RATES) / 2.0)
-        phase = index * cfg.trail_step / max(mean_amplitude * norm, 1e-12)
-        rates = torch.tensor(TRAIL_RATES, dtype=torch.float64)
-        point = centre + amplitude * torch.sin(rates * phase + torch.tensor([0.0, 1.0, 2.0],
-                                                                             dtype=torch.float64))
-        return point + self._offsets[token]
+        return self._trail_point(index) + self._offsets[token]
 
     def _burst_shape(self) -> torch.Tensor:
         """Offsets of a token's particles from its landing place: spread over a small sphere
@@ -317,9 +375,11 @@ class ManifoldReservoir:
         return np.concatenate(parts)
 
     def _trail_point(self, index: int) -> torch.Tensor:
+        """The injection point of the `index`-th token on the Lissajous trail."""
         cfg = self.config
         centre = 0.5 * self._box
         amplitude = 0.5 * self._box - 1.0 - cfg.identity_radius
+        # Speed along the curve ~ amplitude * rate * |TRAIL_RATES| / sqrt(2) per unit phase.
         norm = math.sqrt(sum(r * r for r in TRAIL_RATES) / 2.0)
         phase = index * cfg.trail_step / max(float(amplitude.mean()) * norm, 1e-12)
         rates = torch.tensor(TRAIL_RATES, dtype=torch.float64)

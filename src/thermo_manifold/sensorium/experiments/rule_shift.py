@@ -12,19 +12,38 @@ immediate level (first 50 steps after the shift) and recovery steps (first step 
 from which the next phrase-length of steps averages 80% of the pre-shift level; none when the
 pre-shift level was not above chance). Baselines: chance (a random
 ranking) and an online bigram counter with forgetting, under the same metric.
+
+`--readout reservoir` (the default) adds the reservoir rows (`reservoir_rows.py`) on the same
+stream, the phrase's bytes numbered 0..13 as tokens: each row's online readout (recursive least
+squares with forgetting) ranks the phrase's bytes from [features, current byte] before it learns
+the true next byte, prequentially, so every step is scored before it is trained on. The seed's
+scoring stays as the row `manifold, seed readout`.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from thermo_manifold.sensorium import reservoir_rows
 from thermo_manifold.sensorium.baselines import OnlineBigram, histogram_cosine, reciprocal_rank
 from thermo_manifold.sensorium.engine import EngineConfig, TokenEngine
+from thermo_manifold.sensorium.reservoir import ReservoirConfig
 
 PHRASE = b"<bos> The cat sat on the mat <eos>"
+READOUTS = ("reservoir", "seed")
+
+
+def phrase_reservoir() -> ReservoirConfig:
+    """The reservoir for the phrase's 14 distinct bytes: the default physics and trail, with
+    three trail taps (the last three tokens read in the injection point's frame, which an
+    order-sensitive rule needs), token places 0.25 cells off a trail that moves a cell per token
+    (so a token's particles stay nearest their own tap) and a budget of 64 tokens."""
+    return ReservoirConfig(vocab=len(set(PHRASE)), taps=3, trail_step=1.0, identity_radius=0.25,
+                           max_particles=256)
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,7 @@ class Config:
     recovery_level: float = 0.8  # seed
     bigram_decay: float = 0.99
     engine: EngineConfig = EngineConfig(carrier_every=5)  # seed: carriers every 5 steps
+    rows: reservoir_rows.RowsConfig = reservoir_rows.RowsConfig(reservoir=phrase_reservoir())
 
     @classmethod
     def quick(cls) -> "Config":
@@ -130,16 +150,51 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
 
+def phrase_tokens(cfg: Config) -> np.ndarray:
+    """Token t (0 .. steps) of the stream, the phrase's bytes numbered by sorted value:
+    forward before `shift_at`, reversed from it."""
+    vocab = sorted(set(PHRASE))
+    forward = [vocab.index(b) for b in PHRASE]
+    reverse = forward[::-1]
+    return np.array([(forward if t < cfg.shift_at else reverse)[t % len(forward)]
+                     for t in range(cfg.steps + 1)])
+
+
+def reservoir_levels(cfg: Config, ctx, chance: float) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """The reservoir rows' summaries and their per-step reciprocal ranks."""
+    tokens = phrase_tokens(cfg)
+    bar = lambda it, total, desc: ctx.bar(it, total, f"rule_shift {desc}")  # noqa: E731
+    sets = reservoir_rows.stream_features(tokens[:-1], cfg.rows, ctx.seed, bar=bar)
+    ranks = reservoir_rows.online_ranks(sets, tokens[1:], cfg.rows.reservoir.vocab, cfg.rows,
+                                        bar=bar)
+    rr = {row: reservoir_rows.reciprocal_ranks(r) for row, r in ranks.items()}
+    width = len(PHRASE)
+    rows = [{"method": row, **summarise(values, width, chance, cfg)} for row, values in rr.items()]
+    return rows, rr
+
+
 def run(cfg: Config, ctx, report) -> dict:
+    readout = ctx.readout_for(sys.modules[__name__])
     result = simulate(cfg, ctx)
-    rows = [{"method": "manifold", **result["engine"]},
-            {"method": "online bigram (decay 0.99)", **result["bigram"]},
-            {"method": "chance (random ranking)", "pre_shift": result["chance"],
-             "post_shift_immediate": result["chance"], "recovery_steps": None}]
+    seed_name = "manifold" if readout == "seed" else "manifold, seed readout"
+    rows = [{"method": seed_name, **result["engine"]}]
+    levels = {seed_name: result["level_engine"]}
+    if readout == "reservoir":
+        reservoir, rr = reservoir_levels(cfg, ctx, result["chance"])
+        rows = reservoir + rows
+        levels = {**{row: windowed(values, len(PHRASE)) for row, values in rr.items()}, **levels}
+    rows += [{"method": "online bigram (decay 0.99)", **result["bigram"]},
+             {"method": "chance (random ranking)", "pre_shift": result["chance"],
+              "post_shift_immediate": result["chance"], "recovery_steps": None}]
     caption = (f"Rule shift at step {cfg.shift_at} of {cfg.steps}: mean reciprocal rank of the "
                f"true next token among the phrase's {result['vocabulary']} token ids "
                "(order-sensitive), before and right after the reversal, and steps to recover "
                f"{cfg.recovery_level:.0%} of the pre-shift level.")
+    if readout == "reservoir":
+        caption += (" Reservoir rows: an online RLS readout (forgetting "
+                    f"{cfg.rows.forgetting}) of [features, current byte], each step ranked "
+                    "before it is learnt; the decaying bag holds all of the decays "
+                    f"{', '.join(str(d) for d in cfg.rows.bag_decays)} at once.")
     report.table("rule_shift", rows, ["method", "pre_shift", "post_shift_immediate",
                                       "recovery_steps"], caption)
     report.compare("rule_shift", rows, "pre_shift", higher_is_better=True)
@@ -148,8 +203,11 @@ def run(cfg: Config, ctx, report) -> dict:
 
     plt = pyplot()
     fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
-    ax1.plot(result["level_engine"], label="manifold")
-    ax1.plot(result["level_bigram"], label="online bigram")
+    shown = [r for r in (reservoir_rows.MANIFOLD, reservoir_rows.FROZEN, reservoir_rows.ESN,
+                         reservoir_rows.NO_MEMORY, seed_name) if r in levels]
+    for name in shown:
+        ax1.plot(levels[name], label=name, linewidth=1)
+    ax1.plot(result["level_bigram"], label="online bigram", linewidth=1)
     ax1.axhline(result["chance"], color="gray", linestyle=":", label="chance")
     ax1.set_ylabel("next-token MRR")
     ax1.legend(fontsize=7)
