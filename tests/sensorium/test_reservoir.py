@@ -133,6 +133,20 @@ def test_fixed_placement_is_identity_and_the_trail_moves_by_its_step():
     assert 0 < gap <= 2 * ReservoirConfig().identity_radius + 1e-9
 
 
+def test_a_closed_trail_returns_after_its_period_and_not_before():
+    closed = ManifoldReservoir(ReservoirConfig(trail_period=12))
+    start = closed.landing_place(5, 3).numpy()
+    np.testing.assert_allclose(closed.landing_place(5, 3 + 12).numpy(), start, atol=1e-9)
+    np.testing.assert_allclose(closed.landing_place(5, 3 + 36).numpy(), start, atol=1e-9)
+    gaps = [np.linalg.norm(closed.landing_place(5, 3 + k).numpy() - start) for k in range(1, 12)]
+    assert min(gaps) > 0.5  # the lap visits 12 distinct places
+    box = np.array(ReservoirConfig().physics_config.domain_size)
+    places = np.stack([closed.landing_place(0, i).numpy() for i in range(12)])
+    assert (places >= 0).all() and (places <= box).all()
+    opened = ManifoldReservoir(ReservoirConfig())
+    assert np.linalg.norm((opened.landing_place(5, 15) - opened.landing_place(5, 3)).numpy()) > 0.5
+
+
 def test_bad_input_is_refused_with_the_field_named():
     reservoir = ManifoldReservoir(_config())
     for token in (-1, 256, 3.0, True, "a"):
@@ -144,7 +158,9 @@ def test_bad_input_is_refused_with_the_field_named():
     for field, value, message in (("vocab", 1, "vocab"), ("placement", "spiral", "placement"),
                                   ("pool", 3, "pool"), ("max_particles", 2, "max_particles"),
                                   ("frequency_spacing", 0.0, "frequency_spacing"),
-                                  ("physics", 1, "physics")):
+                                  ("physics", 1, "physics"),
+                                  ("trail_period", -1, "trail_period"),
+                                  ("trail_period", 2.5, "trail_period")):
         with pytest.raises(ValueError, match=message):
             _config(**{field: value})
     assert math.isfinite(ReservoirConfig().n_features)

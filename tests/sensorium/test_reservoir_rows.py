@@ -112,6 +112,42 @@ def test_a_driven_image_changes_with_the_physics():
     assert not np.allclose(moved, still)
 
 
+def test_fit_regressors_recovers_a_linear_map_of_the_value_and_the_previous_token():
+    """Target = 3 * value_t - 2 * [token_{t-1} == 1]. With frozen physics and three taps, tap 1
+    holds exactly the previous token's particles (the last tap also collects older ones, see
+    test_reservoir), so that row's ridge readout is exact;
+    no memory sees the value and cannot know the previous token; the bag's decay is chosen by
+    squared error on the training tail (0.5 remembers, 0.0 does not). One particle per token
+    (none lies nearer the neighbouring tap than its own) and a budget of six, so the trail never
+    passes near a particle still in the box."""
+    generator = np.random.default_rng(1)
+    tokens = generator.integers(0, 4, 300)
+    values = generator.uniform(-1.0, 1.0, 300)
+    previous_is_one = np.concatenate([[0.0], (tokens[:-1] == 1).astype(float)])
+    targets = 3.0 * values - 2.0 * previous_is_one
+    config = rr.RowsConfig(reservoir=SMALL.replace(particles_per_token=1, taps=3, max_particles=6),
+                           rows=(rr.FROZEN, rr.BAG, rr.NO_MEMORY),
+                           bag_decays=(0.0, 0.5), ridge_alphas=(1e-8, 10.0))
+    sets = rr.stream_features(tokens, config, seed=0, values=values)
+    assert sets.inputs.shape == (300, 5) and np.array_equal(sets.inputs[:, 0], values)
+    train, test = np.arange(1, 240), np.arange(240, 300)
+    rows, predictions = rr.fit_regressors(sets, targets, train, test, config)
+    frozen, bag, none = rows
+    assert frozen["alpha"] == 1e-8
+    np.testing.assert_allclose(predictions[rr.FROZEN], targets[test], atol=1e-3)
+    mse = {row: np.mean((predictions[row] - targets[test]) ** 2) for row in predictions}
+    assert bag["decay"] == 0.5 and mse[rr.BAG] < 0.7 * mse[rr.NO_MEMORY]
+    # no memory explains the value term and misses the previous token (variance 4 * 3/16)
+    assert mse[rr.NO_MEMORY] > 0.3
+    assert np.corrcoef(predictions[rr.NO_MEMORY], values[test])[0, 1] > 0.95
+
+
+def test_bad_values_are_refused_with_the_field_named():
+    for values in (np.zeros(3), np.array([0.0, np.nan])):
+        with pytest.raises(ValueError, match="values"):
+            rr.stream_features([0, 1], rr.RowsConfig(reservoir=SMALL), seed=0, values=values)
+
+
 @pytest.mark.parametrize("image, steps, message", [
     (np.zeros(4), 1, "2-D"), (np.full((2, 2), 1.5), 1, r"\[0, 1\]"),
     (np.full((2, 2), np.nan), 1, r"\[0, 1\]"), (np.zeros((2, 2)), -1, "steps"),
@@ -124,7 +160,8 @@ def test_bad_images_are_refused_with_the_field_named(image, steps, message):
 @pytest.mark.parametrize("changes, message", [
     ({"rows": ("nope",)}, "rows"), ({"rows": ()}, "rows"), ({"bag_decays": (1.0,)}, "bag_decays"),
     ({"esn_leak": 0.0}, "esn_leak"), ({"forgetting": 1.5}, "forgetting"),
-    ({"softmax_max_iter": 0}, "softmax_max_iter"), ({"reservoir": None}, "reservoir")])
+    ({"softmax_max_iter": 0}, "softmax_max_iter"), ({"reservoir": None}, "reservoir"),
+    ({"ridge_alphas": ()}, "ridge_alphas"), ({"ridge_alphas": (1.0, 0.0)}, "ridge_alphas")])
 def test_bad_rows_configs_name_the_field(changes, message):
     with pytest.raises(ValueError, match=message):
         rr.RowsConfig(**changes)

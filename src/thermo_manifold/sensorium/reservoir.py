@@ -15,7 +15,9 @@ Placement (why each choice):
   closed Lissajous curve inside the box, and a token lands `identity_radius` cells from it in a
   direction fixed by the token. Recent tokens lie along the trail, older ones have cooled and
   diffused; neighbouring tokens touch, collide and exchange heat, the interaction a linear
-  readout needs for conjunctions of tokens. `placement="fixed"`: a token always lands at its
+  readout needs for conjunctions of tokens. `trail_period` > 0 closes the trail (integer
+  rates, one lap per trail_period tokens), so the place of the injection point says where in
+  the lap the stream is, not how long it has run. `placement="fixed"`: a token always lands at its
   own place (a lattice over the box), so place encodes identity and not order.
 
 Features (each family can be switched off for ablations; the count is fixed by the config, not
@@ -59,6 +61,7 @@ TWO_PI = 2.0 * math.pi
 # Incommensurate angular rates of the trail's Lissajous curve (x, y, z), so it does not retrace
 # itself for a long time.
 TRAIL_RATES = (1.0, math.sqrt(2.0), math.sqrt(3.0) - 0.5)
+CLOSED_TRAIL_RATES = (1.0, 2.0, 3.0)  # a closed trail (`trail_period` > 0)
 
 
 def reservoir_physics(grid_size: tuple[int, int, int] = (16, 16, 16)) -> PhysicsConfig:
@@ -92,7 +95,8 @@ class ReservoirConfig:
     particles_per_token: int = 4
     max_particles: int = 2048  # the oldest particles are evicted beyond it
     placement: str = "trail"
-    trail_step: float = 0.5  # cells per token
+    trail_step: float = 0.5  # cells per token (open trail)
+    trail_period: int = 0  # > 0: a closed trail that repeats every trail_period tokens
     identity_radius: float = 1.5  # cells between the trail point and a token's landing place
     injection_spread: float = 0.02  # noise on the burst's shape (cells)
     injection_speed: float = 0.05
@@ -115,6 +119,7 @@ class ReservoirConfig:
         _integer("pool", self.pool, 1)
         _integer("carrier_bins", self.carrier_bins, 1)
         _integer("taps", self.taps, 0)
+        _integer("trail_period", self.trail_period, 0)
         if self.taps and self.placement != "trail":
             raise ValueError("taps need placement='trail' (they read along the trail)")
         if (not isinstance(self.max_particles, int) or isinstance(self.max_particles, bool)
@@ -381,8 +386,15 @@ class ManifoldReservoir:
         amplitude = 0.5 * self._box - 1.0 - cfg.identity_radius
         # Speed along the curve ~ amplitude * rate * |TRAIL_RATES| / sqrt(2) per unit phase.
         norm = math.sqrt(sum(r * r for r in TRAIL_RATES) / 2.0)
-        phase = index * cfg.trail_step / max(float(amplitude.mean()) * norm, 1e-12)
-        rates = torch.tensor(TRAIL_RATES, dtype=torch.float64)
+        if cfg.trail_period:
+            # Closed: integer rates, one lap per trail_period tokens. An open trail never
+            # returns, so on a long stream the global fields become a clock (where the trail
+            # is says when it is), which a readout fitted on the past cannot extrapolate.
+            phase = TWO_PI * (index % cfg.trail_period) / cfg.trail_period
+            rates = torch.tensor(CLOSED_TRAIL_RATES, dtype=torch.float64)
+        else:
+            phase = index * cfg.trail_step / max(float(amplitude.mean()) * norm, 1e-12)
+            rates = torch.tensor(TRAIL_RATES, dtype=torch.float64)
         return centre + amplitude * torch.sin(rates * phase + torch.tensor(
             [0.0, 1.0, 2.0], dtype=torch.float64))
 

@@ -24,13 +24,15 @@ come from the reservoir). Columns constant on the fitting rows are dropped befor
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from thermo_manifold.sensorium.memory_features import DecayingBag, EchoStateNetwork
-from thermo_manifold.sensorium.readouts import OnlineReadout, SoftmaxReadout
+from thermo_manifold.sensorium.readouts import OnlineReadout, RidgeReadout, SoftmaxReadout
 from thermo_manifold.sensorium.reservoir import ManifoldReservoir, ReservoirConfig
 
 MANIFOLD = "manifold reservoir"
@@ -60,6 +62,7 @@ class RowsConfig:
     bag_decays                      candidate decays of the decaying bag, chosen on the
                                     training tail (online rows use all of them at once)
     softmax_l2s, softmax_max_iter   the softmax readout's L2 candidates and L-BFGS iterations
+    ridge_alphas                    the ridge readout's penalty candidates
     forgetting                      the online (RLS) readout's forgetting factor
     """
 
@@ -70,6 +73,7 @@ class RowsConfig:
     softmax_l2s: tuple[float, ...] = (1e-3, 1e-2)
     softmax_max_iter: int = 100
     forgetting: float = 0.998
+    ridge_alphas: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
     rows: tuple[str, ...] = ROWS
 
     def __post_init__(self) -> None:
@@ -93,6 +97,9 @@ class RowsConfig:
                 or self.softmax_max_iter < 1:
             raise ValueError(f"softmax_max_iter must be an integer >= 1; got "
                              f"{self.softmax_max_iter!r}")
+        if not self.ridge_alphas or any(not a > 0.0 for a in self.ridge_alphas):
+            raise ValueError(f"ridge_alphas must be a non-empty sequence of numbers > 0; got "
+                             f"{self.ridge_alphas!r}")
         if not 0.0 < self.forgetting <= 1.0:
             raise ValueError(f"forgetting must be in (0, 1]; got {self.forgetting!r}")
 
@@ -143,6 +150,19 @@ def _one_hot(tokens: np.ndarray, vocab: int) -> np.ndarray:
     return out
 
 
+@contextlib.contextmanager
+def _single_threaded():
+    """Run torch on one intra-op thread, then restore the setting. A reservoir step works on
+    tensors of a few thousand elements: extra threads only add contention (measured on a
+    loaded 2-core machine: 368 ms per token on two threads, 10 ms on one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _check_tokens(tokens: Sequence[int] | np.ndarray, vocab: int) -> np.ndarray:
     arr = np.asarray(tokens)
     if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
@@ -154,11 +174,20 @@ def _check_tokens(tokens: Sequence[int] | np.ndarray, vocab: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+@_single_threaded()
 def stream_features(tokens: Sequence[int] | np.ndarray, config: RowsConfig, seed: int,
-                    spectral_config=None, bar: Bar = _no_bar) -> FeatureSets:
-    """Drive every row's reservoir with one token stream; row t holds the state after token t."""
+                    spectral_config=None, bar: Bar = _no_bar,
+                    values: np.ndarray | None = None) -> FeatureSets:
+    """Drive every row's reservoir with one token stream; row t holds the state after token t.
+    The current input is the one-hot token, preceded by `values[t]` when given (a series'
+    value, whose band is the token)."""
     vocab = config.reservoir.vocab
     tokens = _check_tokens(tokens, vocab)
+    if values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != tokens.shape or not np.all(np.isfinite(values)):
+            raise ValueError(f"values must be finite, one per token ({tokens.shape}); got "
+                             f"shape {values.shape}")
     rows = config.rows
     features: dict[str, np.ndarray] = {}
     manifold_rows = (MANIFOLD, *SUBSETS)
@@ -179,9 +208,13 @@ def stream_features(tokens: Sequence[int] | np.ndarray, config: RowsConfig, seed
         features[ESN] = esn.transform(tokens)
     bag = ({d: DecayingBag(vocab=vocab, decays=(d,)).transform(tokens)
             for d in config.bag_decays} if BAG in rows else {})
-    return FeatureSets(inputs=_one_hot(tokens, vocab), features=features, bag=bag)
+    inputs = _one_hot(tokens, vocab)
+    if values is not None:
+        inputs = np.hstack([values[:, None], inputs])
+    return FeatureSets(inputs=inputs, features=features, bag=bag)
 
 
+@_single_threaded()
 def image_features(images: np.ndarray, config: RowsConfig, seed: int, steps: int,
                    spectral_config=None, bar: Bar = _no_bar) -> FeatureSets:
     """Every row's features of each image (values in [0, 1], shape (N, H, W)).
@@ -229,9 +262,32 @@ def _informative(X: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _softmax(config: RowsConfig, n_classes: int) -> SoftmaxReadout:
-    return SoftmaxReadout(l2s=config.softmax_l2s, max_iter=config.softmax_max_iter,
-                          n_classes=n_classes)
+def _fit_each_row(sets: FeatureSets, targets: np.ndarray, train: np.ndarray, test: np.ndarray,
+                  config: RowsConfig, make: Callable[[], object],
+                  tail_loss: Callable[[object, np.ndarray, np.ndarray], float]):
+    """For each row: (row, chosen bag decay or None, kept columns, fitted model, test design).
+
+    The bag's decay is the one with the lowest `tail_loss` on the last fifth of the training
+    rows (fitted on the rest): the same tail on which every readout chooses its penalty."""
+    fitted = []
+    for row in config.rows:
+        decay = None
+        if row == BAG:
+            cut = int(round(0.8 * train.size))
+            fit_rows, tail = train[:cut], train[cut:]
+
+            def loss(d: float) -> float:
+                X = sets.design(BAG, d)
+                keep = _informative(X[fit_rows])
+                model = make().fit(X[fit_rows][:, keep], targets[fit_rows])
+                return tail_loss(model, X[tail][:, keep], targets[tail])
+
+            decay = min(config.bag_decays, key=loss)
+        X = sets.design(row, decay)
+        keep = _informative(X[train])
+        model = make().fit(X[train][:, keep], targets[train])
+        fitted.append((row, decay, keep, model, X[test][:, keep]))
+    return fitted
 
 
 def fit_classifiers(sets: FeatureSets, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
@@ -239,33 +295,37 @@ def fit_classifiers(sets: FeatureSets, labels: np.ndarray, train: np.ndarray, te
                     ) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Fit each row's softmax readout on `train`, score on `test`: one table row per reservoir
     row (accuracy, bits per symbol, features used, the chosen l2 and decay) and each row's test
-    predictions.
-
-    The bag's decay is the one with the lowest log-loss on the last fifth of the training rows
-    (fitted on the rest), the same tail on which every readout chooses its L2."""
+    predictions. The bag's decay is chosen by log-loss on the training tail."""
     labels = np.asarray(labels)
+
+    def make() -> SoftmaxReadout:
+        return SoftmaxReadout(l2s=config.softmax_l2s, max_iter=config.softmax_max_iter,
+                              n_classes=n_classes)
+
     out, predictions = [], {}
-    for row in config.rows:
-        decay = None
-        if row == BAG:
-            cut = int(round(0.8 * train.size))
-            fit_rows, tail = train[:cut], train[cut:]
-
-            def tail_bits(d: float) -> float:
-                X = sets.design(BAG, d)
-                keep = _informative(X[fit_rows])
-                model = _softmax(config, n_classes).fit(X[fit_rows][:, keep], labels[fit_rows])
-                return model.log_loss_bits(X[tail][:, keep], labels[tail])
-
-            decay = min(config.bag_decays, key=tail_bits)
-        X = sets.design(row, decay)
-        keep = _informative(X[train])
-        model = _softmax(config, n_classes).fit(X[train][:, keep], labels[train])
-        Xt = X[test][:, keep]
+    for row, decay, keep, model, Xt in _fit_each_row(
+            sets, labels, train, test, config, make,
+            lambda model, X, y: model.log_loss_bits(X, y)):
         predictions[row] = model.predict(Xt)
         out.append({"method": row, "accuracy": model.score(Xt, labels[test]),
                     "bits": model.log_loss_bits(Xt, labels[test]), "features": int(keep.sum()),
                     "l2": model.l2_, **({"decay": decay} if decay is not None else {})})
+    return out, predictions
+
+
+def fit_regressors(sets: FeatureSets, targets: np.ndarray, train: np.ndarray, test: np.ndarray,
+                   config: RowsConfig) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Fit each row's ridge readout on `train`, predict `test`: one table row per reservoir row
+    (features used, the chosen alpha and decay) and each row's test predictions. The bag's
+    decay is chosen by mean squared error on the training tail."""
+    targets = np.asarray(targets, dtype=np.float64)
+    out, predictions = [], {}
+    for row, decay, keep, model, Xt in _fit_each_row(
+            sets, targets, train, test, config, lambda: RidgeReadout(alphas=config.ridge_alphas),
+            lambda model, X, y: float(np.mean((model.predict(X) - y) ** 2))):
+        predictions[row] = model.predict(Xt)
+        out.append({"method": row, "features": int(keep.sum()), "alpha": model.alpha_,
+                    **({"decay": decay} if decay is not None else {})})
     return out, predictions
 
 
@@ -314,5 +374,5 @@ def reciprocal_ranks(ranks: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["BAG", "ESN", "FROZEN", "MANIFOLD", "NO_MEMORY", "ROWS", "SUBSETS", "FeatureSets",
-           "RowsConfig", "fit_classifiers", "image_features", "online_ranks", "reciprocal_ranks",
-           "stream_features"]
+           "RowsConfig", "fit_classifiers", "fit_regressors", "image_features", "online_ranks",
+           "reciprocal_ranks", "stream_features"]
