@@ -179,3 +179,41 @@ def test_rule_shift_compares_before_and_after_and_quotes_the_seed_metric():
             "steps.") in vs
     assert "chance (random ranking): 0.1211 before" not in vs   # flat rows are not repeated
     assert "`seed_alignment_gap` = 0; cosine of the forward and reversed token histograms 1." in vs
+
+
+def test_reservoir_tables_say_whether_the_physics_contributes():
+    """A table with reservoir rows compares the manifold reservoir with its ablations and the
+    memories without physics on a line of its own; the seed readout is a manifold row too."""
+    rows = [{"method": m, "bits_per_byte": b, "accuracy": a} for m, b, a in (
+        ("manifold reservoir", 3.5, 0.4), ("reservoir, physics frozen", 3.75, 0.3),
+        ("echo state network", 3.25, 0.45), ("no memory", 4.0, 0.25),
+        ("manifold, seed readout", 7.5, 0.0), ("order-2 Markov", 3.0, 0.5))]
+    raw = _raw("next_token", "Next-byte prediction.", ["method", "bits_per_byte", "accuracy"],
+               rows, source="pydoc_data.topics", test_bytes=100)
+    block = _blocks(raw)["sensorium.next_token.vs"]
+    assert ("- bits per byte, does the physics contribute? the manifold reservoir against its "
+            "ablations and the reservoirs without physics (lower is better): manifold reservoir "
+            "3.5: beats reservoir, physics frozen (3.75), no memory (4); loses to echo state "
+            "network (3.25).") in block
+    assert ("- bits per byte on the test part (lower is better): manifold, seed readout 7.5: "
+            "loses to reservoir, physics frozen (3.75), echo state network (3.25), no memory "
+            "(4), order-2 Markov (3).") in block
+    seed_only = _blocks(NEXT_TOKEN)["sensorium.next_token.vs"]
+    assert "does the physics contribute" not in seed_only
+
+
+def test_continuous_with_the_reservoir_readout_compares_the_stream_and_keeps_the_ledger():
+    rows = [{"method": m, "mrr": v, "mrr_last_quarter": v, "accuracy_last_quarter": v / 2}
+            for m, v in (("manifold reservoir", 0.5), ("reservoir, physics frozen", 0.25),
+                         ("online bigram (decay 0.99)", 0.75))]
+    raw = _raw("continuous", "Learning on a continuous stream.",
+               ["method", "mrr", "mrr_last_quarter", "accuracy_last_quarter"], rows,
+               ledger_residual=7.2e-06, ledger_steps=1500, ledger_injections=29,
+               ledger_particles=2348, ledger_carriers=64)
+    block = _blocks(raw)["sensorium.continuous.vs"]
+    assert ("- next-byte MRR over the stream's last quarter (higher is better): manifold "
+            "reservoir 0.5: beats reservoir, physics frozen (0.25); loses to online bigram "
+            "(decay 0.99) (0.75).") in block
+    assert ("- The ledger run beside it: energy ledger relative residual 7.200e-06 after 1500 "
+            "steps (injections: 29); 2348 particles and 64 carriers at the end.") in block
+    assert "does the physics contribute? the manifold reservoir against" in block

@@ -161,7 +161,8 @@ def test_bad_images_are_refused_with_the_field_named(image, steps, message):
     ({"rows": ("nope",)}, "rows"), ({"rows": ()}, "rows"), ({"bag_decays": (1.0,)}, "bag_decays"),
     ({"esn_leak": 0.0}, "esn_leak"), ({"forgetting": 1.5}, "forgetting"),
     ({"softmax_max_iter": 0}, "softmax_max_iter"), ({"reservoir": None}, "reservoir"),
-    ({"ridge_alphas": ()}, "ridge_alphas"), ({"ridge_alphas": (1.0, 0.0)}, "ridge_alphas")])
+    ({"ridge_alphas": ()}, "ridge_alphas"), ({"ridge_alphas": (1.0, 0.0)}, "ridge_alphas"),
+    ({"choose_bag_decay": 1}, "choose_bag_decay")])
 def test_bad_rows_configs_name_the_field(changes, message):
     with pytest.raises(ValueError, match=message):
         rr.RowsConfig(**changes)
@@ -177,3 +178,16 @@ def test_a_subset_row_without_its_families_is_a_clear_error():
     config = rr.RowsConfig(reservoir=SMALL.replace(carriers=False))
     with pytest.raises(ValueError, match="carriers only"):
         rr.stream_features([0, 1], config, seed=0)
+
+
+def test_without_choosing_a_decay_the_bag_keeps_every_decay():
+    generator = np.random.default_rng(2)
+    tokens = generator.integers(0, 4, 120)
+    targets = generator.uniform(size=120)
+    train, test = np.arange(0, 100), np.arange(100, 120)
+    for choose, features, has_decay in ((True, 4 + 4, True), (False, 3 * 4 + 4, False)):
+        config = rr.RowsConfig(reservoir=SMALL, rows=(rr.BAG,), bag_decays=(0.2, 0.5, 0.9),
+                               choose_bag_decay=choose)
+        sets = rr.stream_features(tokens, config, seed=0)
+        (row,), _ = rr.fit_regressors(sets, targets, train, test, config)
+        assert row["features"] == features and ("decay" in row) == has_decay

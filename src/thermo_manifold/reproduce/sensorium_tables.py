@@ -214,8 +214,36 @@ def render_table(raw: Mapping[str, Any]) -> str:
 
 # --- the comparison block -----------------------------------------------------------------------
 
+MANIFOLD_RESERVOIR = "manifold reservoir"
+# The rows that isolate what the physics adds: the same placement without physics, one feature
+# family of the same run, and memories with no physics at all.
+PHYSICS_PEERS = ("reservoir, physics frozen", "reservoir, no carriers", "reservoir, fields only",
+                 "reservoir, carriers only", "echo state network", "decaying bag", "no memory")
+
+
+def _physics_line(label: str, rows: Sequence[Mapping[str, Any]], metric: str,
+                  higher_is_better: bool) -> list[str]:
+    """"Does the physics contribute?": the manifold reservoir against its ablations and the
+    memories without physics (none for a table without reservoir rows)."""
+    mine = next((r for r in rows if r["method"] == MANIFOLD_RESERVOIR), None)
+    peers = [r for r in rows if r["method"] in PHYSICS_PEERS]
+    if mine is None or not peers:
+        return []
+    return [_line(f"{label}, does the physics contribute? the manifold reservoir against its "
+                  "ablations and the reservoirs without physics", mine, peers, metric,
+                  higher_is_better)]
+
+
 def _next_token(raw: Mapping[str, Any]) -> list[str]:
     rows = _rows(raw)
+    if any(r["method"] == MANIFOLD_RESERVOIR for r in rows):
+        base = [r for r in rows if not _is_manifold(r)]
+        lines = []
+        for row in (r for r in rows if _is_manifold(r)):
+            lines.append(_line("bits per byte on the test part", row, base, "bits_per_byte",
+                               False))
+            lines.append(_line("accuracy", row, base, "accuracy", True))
+        return lines + _physics_line("bits per byte", rows, "bits_per_byte", False)
     subject = rows[0]
     seed_rows = [r for r in rows[1:] if _is_manifold(r)]
     baselines = [r for r in rows if not _is_manifold(r)]
@@ -248,6 +276,7 @@ def _timeseries(raw: Mapping[str, Any]) -> list[str]:
                      + _mae_ratios(mine, base) + ".")
         lines.append(_line(f"{series}, MSE", mine, base, "mse", False))
         lines.append(_line(f"{series}, exact-byte accuracy", mine, base, "accuracy", True))
+        lines += _physics_line(f"{series}, MAE", rows, "mae", False)
     return lines
 
 
@@ -255,7 +284,8 @@ def _single_metric(metric: str, label: str, higher_is_better: bool) -> Callable[
     def lines(raw: Mapping[str, Any]) -> list[str]:
         rows = _rows(raw)
         base = [r for r in rows if not _is_manifold(r)]
-        return [_line(label, r, base, metric, higher_is_better) for r in rows if _is_manifold(r)]
+        return ([_line(label, r, base, metric, higher_is_better) for r in rows if _is_manifold(r)]
+                + _physics_line(label, rows, metric, higher_is_better))
 
     return lines
 
@@ -276,6 +306,7 @@ def _image_gen(raw: Mapping[str, Any]) -> list[str]:
         base = [r for r in rows if not _is_manifold(r)]
         lines += [_line(f"{data}, MSE on the masked pixels", r, base, "mse_masked", False)
                   for r in rows if _is_manifold(r)]
+        lines += _physics_line(f"{data}, MSE on the masked pixels", rows, "mse_masked", False)
     return lines
 
 
@@ -296,6 +327,7 @@ def _rule_shift(raw: Mapping[str, Any]) -> list[str]:
         lines.append(_line("next-token MRR before the shift", row, base, "pre_shift", True))
         lines.append(_line("next-token MRR right after the shift", row, base,
                            "post_shift_immediate", True))
+    lines += _physics_line("next-token MRR before the shift", rows, "pre_shift", True)
     for row in base:
         if number(row.get("pre_shift")) != number(row.get("post_shift_immediate")):
             lines.append(f"- {row['method']}: {cell(row['pre_shift'])} before, "
@@ -350,7 +382,19 @@ def _ablation(raw: Mapping[str, Any]) -> list[str]:
 
 
 def _continuous(raw: Mapping[str, Any]) -> list[str]:
-    values = {r["quantity"]: r["value"] for r in _rows(raw)}
+    rows = _rows(raw)
+    if "quantity" not in rows[0]:  # the reservoir readout: learning on the stream
+        extras = raw["metrics"]["extras"]
+        lines = _single_metric("mrr_last_quarter", "next-byte MRR over the stream's last "
+                               "quarter", True)(raw)
+        lines.append(f"- The ledger run beside it: energy ledger relative residual "
+                     f"{cell(extras.get('ledger_residual'))} after "
+                     f"{cell(extras.get('ledger_steps'))} steps (injections: "
+                     f"{cell(extras.get('ledger_injections'))}); "
+                     f"{cell(extras.get('ledger_particles'))} particles and "
+                     f"{cell(extras.get('ledger_carriers'))} carriers at the end.")
+        return lines
+    values = {r["quantity"]: r["value"] for r in rows}
     steps = (raw.get("config") or {}).get("steps")
     after = f" after {steps} steps" if steps is not None else ""
     return [f"- No learning task and no baseline. Energy ledger relative residual "

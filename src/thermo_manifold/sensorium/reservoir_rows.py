@@ -61,6 +61,8 @@ class RowsConfig:
                                     0.5 and 0.9, the calibration of issue 14)
     bag_decays                      candidate decays of the decaying bag, chosen on the
                                     training tail (online rows use all of them at once)
+    choose_bag_decay                False: the offline rows also use every decay at once
+                                    (one fit instead of one per decay, for large data)
     softmax_l2s, softmax_max_iter   the softmax readout's L2 candidates and L-BFGS iterations
     ridge_alphas                    the ridge readout's penalty candidates
     forgetting                      the online (RLS) readout's forgetting factor
@@ -70,6 +72,7 @@ class RowsConfig:
     esn_leak: float = 0.5
     esn_spectral_radius: float = 0.9
     bag_decays: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
+    choose_bag_decay: bool = True
     softmax_l2s: tuple[float, ...] = (1e-3, 1e-2)
     softmax_max_iter: int = 100
     forgetting: float = 0.998
@@ -90,6 +93,9 @@ class RowsConfig:
         if not self.bag_decays or any(not 0.0 <= d < 1.0 for d in self.bag_decays):
             raise ValueError(f"bag_decays must be a non-empty sequence of numbers in [0, 1); "
                              f"got {self.bag_decays!r}")
+        if not isinstance(self.choose_bag_decay, bool):
+            raise ValueError(f"choose_bag_decay must be True or False; got "
+                             f"{self.choose_bag_decay!r}")
         if not self.softmax_l2s or any(not l2 >= 0.0 for l2 in self.softmax_l2s):
             raise ValueError(f"softmax_l2s must be a non-empty sequence of numbers >= 0; got "
                              f"{self.softmax_l2s!r}")
@@ -268,11 +274,12 @@ def _fit_each_row(sets: FeatureSets, targets: np.ndarray, train: np.ndarray, tes
     """For each row: (row, chosen bag decay or None, kept columns, fitted model, test design).
 
     The bag's decay is the one with the lowest `tail_loss` on the last fifth of the training
-    rows (fitted on the rest): the same tail on which every readout chooses its penalty."""
+    rows (fitted on the rest): the same tail on which every readout chooses its penalty; with
+    `choose_bag_decay` off the bag keeps every decay (decay None)."""
     fitted = []
     for row in config.rows:
         decay = None
-        if row == BAG:
+        if row == BAG and config.choose_bag_decay:
             cut = int(round(0.8 * train.size))
             fit_rows, tail = train[:cut], train[cut:]
 

@@ -6,23 +6,40 @@ count follows the seed's linear-congruential formula); carriers tick every 10 st
 energy they inject is booked in the ledger. Written: the final state (3-D scatter coloured by
 heat, the carrier spectrum) and the energy ledger over time with its closure residual. There
 is no learning task here, hence no baseline: the check is the ledger.
+
+`--readout reservoir` (the default) adds a learning task on a continuous stream: the first
+`stream_bytes` bytes of the text (pydoc topics, or --text) drive the reservoir rows of
+`reservoir_rows.py` one byte at a time, with a bounded particle budget (the oldest particles
+leave as new ones land), and each row's online readout (recursive least squares with
+forgetting) ranks the next byte before it learns it: prequential, nothing fitted in advance.
+Bytes are tokens of a fixed vocabulary, newline and printable ASCII and `other`, so nothing is
+read ahead. The table is that run's mean reciprocal rank over the stream and over its last
+quarter, beside the online bigram and chance; the ledger run above still runs, and its closure
+residual, particles, carriers and injections are reported with the table.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from thermo_manifold.device import make_generator
 from thermo_manifold.physics import ManifoldPhysics, ParticleState, PhysicsConfig
+from thermo_manifold.sensorium import reservoir_rows
+from thermo_manifold.sensorium.baselines import OnlineBigram
+from thermo_manifold.sensorium.datasets import load_text
+from thermo_manifold.sensorium.experiments.next_token import ByteVocabulary, text_reservoir
 
 PATTERNS = ("cluster", "line", "sphere", "random", "grid")
 
 
-# The reservoir rows are not built for this experiment yet (issue 14): only the seed's readout.
-READOUTS = ("seed",)
+READOUTS = ("reservoir", "seed")
+# Newline and printable ASCII: a vocabulary fixed before the stream starts.
+STREAM_BYTES = np.array([10, *range(32, 127)])
 
 
 @dataclass(frozen=True)
@@ -35,10 +52,52 @@ class Config:
     inject_min: int = 40  # seed
     inject_max: int = 80  # seed
     carrier_every: int = 10  # seed
+    # The reservoir readout's stream.
+    stream_bytes: int = 3000
+    bigram_decay: float = 0.99
+    rows: reservoir_rows.RowsConfig = field(default_factory=lambda: reservoir_rows.RowsConfig(
+        reservoir=text_reservoir(STREAM_BYTES.size + 1)))
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stream_bytes, bool) or not isinstance(self.stream_bytes, int) \
+                or self.stream_bytes < 2:
+            raise ValueError(f"stream_bytes must be an integer >= 2; got {self.stream_bytes!r}")
+        if self.rows.reservoir.vocab != STREAM_BYTES.size + 1:
+            raise ValueError(f"rows.reservoir.vocab must be {STREAM_BYTES.size + 1} (newline, "
+                             f"printable ASCII and other); got {self.rows.reservoir.vocab}")
 
     @classmethod
     def quick(cls) -> "Config":
-        return cls(steps=100, initial_particles=300)
+        return cls(steps=100, initial_particles=300, stream_bytes=300)
+
+
+def stream_table(cfg: Config, ctx) -> tuple[str, list[dict], dict[str, np.ndarray]]:
+    """Prequential next-byte ranks of every reservoir row, the online bigram and chance on the
+    first `stream_bytes` bytes of the text; returns the text's name, the rows and each row's
+    reciprocal ranks."""
+    name, text = load_text(ctx.text)
+    vocab = ByteVocabulary(STREAM_BYTES)
+    tokens = vocab.tokens(text[: cfg.stream_bytes + 1])
+    bar = lambda it, total, desc: ctx.bar(it, total, f"continuous {desc}")  # noqa: E731
+    sets = reservoir_rows.stream_features(tokens[:-1], cfg.rows, ctx.seed, bar=bar)
+    ranks = reservoir_rows.online_ranks(sets, tokens[1:], vocab.size, cfg.rows, bar=bar)
+    bigram = OnlineBigram(vocab.size, cfg.bigram_decay)
+    bigram_ranks = np.empty(tokens.size - 1, dtype=np.int64)
+    for t in range(tokens.size - 1):
+        scores = bigram.scores(int(tokens[t]))
+        # Ties count against the true token, as in the readouts' ranks.
+        bigram_ranks[t] = int(np.sum(scores >= scores[tokens[t + 1]]))
+        bigram.update(int(tokens[t]), int(tokens[t + 1]))
+    ranks[f"online bigram (decay {cfg.bigram_decay:g})"] = bigram_ranks
+    reciprocal = {row: reservoir_rows.reciprocal_ranks(r) for row, r in ranks.items()}
+    chance = float(np.mean(1.0 / np.arange(1, vocab.size + 1)))
+    last = slice(3 * (tokens.size - 1) // 4, None)
+    rows = [{"method": row, "mrr": float(rr.mean()), "mrr_last_quarter": float(rr[last].mean()),
+             "accuracy_last_quarter": float(np.mean(ranks[row][last] == 1))}
+            for row, rr in reciprocal.items()]
+    rows.append({"method": "chance (random ranking)", "mrr": chance, "mrr_last_quarter": chance,
+                 "accuracy_last_quarter": 1.0 / vocab.size})
+    return name, rows, reciprocal
 
 
 def pattern_positions(pattern: str, n: int, box: float, g: torch.Generator) -> torch.Tensor:
@@ -73,6 +132,8 @@ def particles(pattern: str, n: int, box: float, g: torch.Generator) -> ParticleS
 
 def run(cfg: Config, ctx, report) -> dict:
     from thermo_manifold.spectral import SpectralCarrierConfig, SpectralCarrierPhysics
+
+    readout = ctx.readout_for(sys.modules[__name__])
 
     g = make_generator(ctx.seed)
     # The seed's contact (see TokenEngine): at the seed's dt = 0.02 the spring-dashpot's
@@ -110,9 +171,26 @@ def run(cfg: Config, ctx, report) -> dict:
     rows += [{"quantity": "particles", "value": state.num_particles},
              {"quantity": "carriers", "value": carriers.carriers.num_carriers},
              {"quantity": "injections", "value": injections}]
-    report.table("continuous_ledger", rows, ["quantity", "value"],
-                 f"Energy ledger after {cfg.steps} steps with injections every "
-                 f"{cfg.inject_every} steps (residual = relative closure error).")
+    ledger_caption = (f"Energy ledger after {cfg.steps} steps with injections every "
+                      f"{cfg.inject_every} steps (residual = relative closure error).")
+    extras: dict = {}
+    if readout == "seed":
+        report.table("continuous_ledger", rows, ["quantity", "value"], ledger_caption)
+    else:
+        source, stream_rows, reciprocal = stream_table(cfg, ctx)
+        report.table("continuous", stream_rows,
+                     ["method", "mrr", "mrr_last_quarter", "accuracy_last_quarter"],
+                     f"Learning on a continuous stream: the first {cfg.stream_bytes} bytes of "
+                     f"{source}, one byte at a time; each row's online RLS readout (forgetting "
+                     f"{cfg.rows.forgetting}) of [features, current byte] ranks the next byte "
+                     f"among {STREAM_BYTES.size + 1} tokens before it learns it. Mean "
+                     "reciprocal rank over the stream and its last quarter, and top-1 accuracy "
+                     "over the last quarter.")
+        report.compare("continuous", stream_rows, "mrr_last_quarter", higher_is_better=True)
+        extras = {"source": source, "ledger_residual": float(final.get("residual", math.nan)),
+                  "ledger_particles": state.num_particles,
+                  "ledger_carriers": carriers.carriers.num_carriers,
+                  "ledger_injections": injections, "ledger_steps": cfg.steps}
 
     from thermo_manifold.sensorium.report import pyplot
 
@@ -136,4 +214,16 @@ def run(cfg: Config, ctx, report) -> dict:
     ax3.set_ylabel("amplitude")
     ax3.set_title(f"{c.num_carriers} carriers", fontsize=9)
     report.figure(fig, "continuous_final")
-    return {"final_ledger": final, "history": history}
+    if readout == "reservoir":
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        width = max(1, min(200, cfg.stream_bytes // 10))
+        for row in (reservoir_rows.MANIFOLD, reservoir_rows.FROZEN, reservoir_rows.ESN,
+                    reservoir_rows.NO_MEMORY, f"online bigram (decay {cfg.bigram_decay:g})"):
+            if row in reciprocal:
+                smooth = np.convolve(reciprocal[row], np.ones(width) / width, mode="valid")
+                ax.plot(np.arange(smooth.size) + width, smooth, label=row, linewidth=1)
+        ax.set_xlabel("byte of the stream")
+        ax.set_ylabel(f"next-byte MRR (rolling {width})")
+        ax.legend(fontsize=7)
+        report.figure(fig, "continuous_stream")
+    return {"final_ledger": final, "history": history, **extras}
