@@ -68,7 +68,7 @@ def test_cli_reports_failures_with_nonzero_exit(tmp_path, monkeypatch, capsys):
                                   ["experiment", "next_token", "--text", "/no/such/file"],
                                   ["experiment", "mnist_bytes", "--mnist-dir", "/no/such/dir"],
                                   ["experiment", "all", "--seed", "-1"],
-                                  ["experiment", "cocktail_party", "--readout", "reservoir"],
+                                  ["experiment", "image_gen", "--readout", "reservoir"],
                                   ["experiment", "all", "--readout", "reservoir"],
                                   ["experiment", "rule_shift", "--readout", "nope"]])
 def test_cli_user_errors_are_one_line(argv, capsys):

@@ -111,10 +111,6 @@ def seed_readout(cfg: Config, ctx, x_train: np.ndarray, y_train: np.ndarray, x_t
     step_every = max(1, math.ceil(pixels / cfg.steps_per_image))
     engine = TokenEngine(cfg.engine, seed=ctx.seed, device=ctx.device)
     label_ids = engine.tokenizer.label_ids()
-    pixels = int(np.prod(x_train.shape[1:]))
-    step_every = max(1, math.ceil(pixels / cfg.steps_per_image))
-    engine = TokenEngine(cfg.engine, seed=ctx.seed, device=ctx.device)
-    label_ids = engine.tokenizer.label_ids()
 
     # ---------------------------------------------------------------- manifold: train
     for image, label in ctx.bar(zip(x_train, y_train), len(y_train), "mnist_bytes train"):
