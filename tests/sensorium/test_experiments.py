@@ -6,7 +6,12 @@ import pytest
 
 from thermo_manifold import cli
 from thermo_manifold.reporting import image_is_blank
-from thermo_manifold.sensorium.harness import EXPERIMENTS, RunContext, run_experiments
+from thermo_manifold.sensorium.harness import (
+    EXPERIMENTS,
+    RunContext,
+    experiment_module,
+    run_experiments,
+)
 
 
 def check_outputs(root, name):
@@ -68,13 +73,27 @@ def test_cli_reports_failures_with_nonzero_exit(tmp_path, monkeypatch, capsys):
                                   ["experiment", "next_token", "--text", "/no/such/file"],
                                   ["experiment", "mnist_bytes", "--mnist-dir", "/no/such/dir"],
                                   ["experiment", "all", "--seed", "-1"],
-                                  ["experiment", "image_gen", "--readout", "reservoir"],
-                                  ["experiment", "all", "--readout", "reservoir"],
                                   ["experiment", "rule_shift", "--readout", "nope"]])
 def test_cli_user_errors_are_one_line(argv, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err
+
+
+def test_every_experiment_offers_both_readouts_reservoir_first():
+    for name in EXPERIMENTS:
+        assert experiment_module(name).READOUTS == ("reservoir", "seed"), name
+
+
+def test_a_readout_an_experiment_does_not_offer_is_refused_by_name():
+    from types import SimpleNamespace
+
+    module = SimpleNamespace(__name__="thermo_manifold.sensorium.experiments.fake",
+                             READOUTS=("seed",))
+    assert RunContext().readout_for(module) == "seed"
+    assert RunContext(readout="seed").readout_for(module) == "seed"
+    with pytest.raises(ValueError, match="'reservoir' is not available for fake .*offers seed"):
+        RunContext(readout="reservoir").readout_for(module)
 
 
 def test_every_experiment_runs_in_quick_mode(tmp_path):

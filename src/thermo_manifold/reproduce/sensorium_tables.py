@@ -23,12 +23,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import thermo_manifold
 from thermo_manifold.reporting import format_cell, markdown_table
 from thermo_manifold.reproduce.entry import Entry, command_text, run_cli
+from thermo_manifold.reproduce.imports import import_closure
 
 SEED = 0
-SOURCES = ("src/thermo_manifold/sensorium", "src/thermo_manifold/physics",
-           "src/thermo_manifold/spectral", "src/thermo_manifold/device.py")
 EXPERIMENTS = ("next_token", "timeseries", "text_diffusion", "mnist_bytes", "image_gen",
                "audio_gen", "cocktail_party", "rule_shift", "ablation", "continuous")
 ALWAYS_KEPT = ("tables", "comparisons", "skipped_sources", "seconds", "seed", "quick")
@@ -85,6 +85,17 @@ def keep(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return {**kept, "extras": extras}
 
 
+def sources(name: str) -> tuple[str, ...]:
+    """The repo files experiment `name` runs: the import closure of the command line and of
+    its module (experiments are imported by name, so the closure of the command line alone
+    would miss them). An edit to one experiment stales its own table, not the other nine."""
+    package = Path(thermo_manifold.__file__).parent
+    roots = ["thermo_manifold.cli", "thermo_manifold.sensorium.cli",
+             f"thermo_manifold.sensorium.experiments.{name}"]
+    return tuple(f"src/{path.relative_to(package.parent).as_posix()}"
+                 for path in import_closure(package, roots))
+
+
 def _experiment_entry(name: str) -> Entry:
     entry_name = f"sensorium.{name}"
 
@@ -107,7 +118,7 @@ def _experiment_entry(name: str) -> Entry:
 
     return Entry(name=entry_name, doc="sensorium.md", blocks=(entry_name, f"{entry_name}.vs"),
                  summary=f"sensorium experiment {name}, seed {SEED}, beside its baselines",
-                 commands=commands, run=run, render=render, sources=SOURCES)
+                 commands=commands, run=run, render=render, sources=sources(name))
 
 
 # --- numbers ------------------------------------------------------------------------------------

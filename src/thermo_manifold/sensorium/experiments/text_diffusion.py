@@ -21,7 +21,6 @@ column says on how many masked bytes).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import sys
@@ -29,7 +28,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 
 from thermo_manifold.device import make_generator
 from thermo_manifold.sensorium.baselines import bigram_fill, most_frequent_fill
@@ -38,6 +36,7 @@ from thermo_manifold.sensorium.engine import EngineConfig, TokenEngine
 from thermo_manifold.sensorium.reservoir import ReservoirConfig
 from thermo_manifold.sensorium.reservoir_rows import (FeatureSets, RowsConfig, fit_classifiers,
                                                       stream_features)
+from thermo_manifold.sensorium.threads import one_thread
 
 READOUTS = ("reservoir", "seed")
 SEED_ROW = "manifold, seed readout"
@@ -324,21 +323,6 @@ def reservoir_table(cfg: Config, ctx, name: str, text: bytes
               "example_manifold": _show(shown[sample])}
     return rows, ["method", "masked_accuracy", "scored"], caption, extras
 
-
-@contextlib.contextmanager
-def one_thread():
-    """One torch and one BLAS thread, then the settings as they were. Every tensor and matrix
-    here is small enough that a second thread only contends. Measured on the busy 2-core
-    machine: the seed's fill of 1,500 bytes took 56 to 180 s on two torch threads and 7 to
-    13 s on one; an ESN of 544 units was built in 1.3 to 2.6 s on two BLAS threads, 0.25 s on
-    one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _show(values: np.ndarray) -> str:
