@@ -34,3 +34,22 @@ def test_benchmark_rejects_bad_settings():
         benchmark.run_benchmark(sizes=(100,), grids=(8,), variants=("fortran",))
     with pytest.raises(ValueError, match="steps must be >= 1"):
         benchmark.run_benchmark(sizes=(100,), grids=(8,), steps=0)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--sizes", "nan"], "'nan' is not a positive integer"),
+    (["--sizes", "inf"], "'inf' is not a positive integer"),
+    (["--sizes", "1e20"], "GiB of memory"),
+    (["--sizes", "100", "--grids", "8", "--out", "FILE"], "exists and is not a directory"),
+    (["--sizes", "100", "--grids", "8", "--out", "/proc/no/where"], "cannot write there"),
+    (["--sizes", "100", "--grids", "8", "--steps", "0"], "--steps must be >= 1"),
+])
+def test_bench_physics_refuses_bad_input_before_any_timing(argv, fragment, tmp_path, capsys):
+    from thermo_manifold.cli import main
+
+    (tmp_path / "FILE").write_text("not a directory")
+    argv = [str(tmp_path / "FILE") if a == "FILE" else a for a in argv]
+    assert main(["bench", "physics", "--no-reference", "--quiet", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and fragment in captured.err
+    assert captured.out == ""  # nothing was timed

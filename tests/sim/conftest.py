@@ -26,7 +26,8 @@ def make_simulator(tmp_path):
     """Build a small, fast simulator: 120 particles on a 12^3 grid, float64 unless asked."""
 
     def build(out=None, steps=30, every_steps=8, max_particles=150, dashboard=False,
-              dtype=torch.float64, carriers=True, contact="spring_dashpot", **changes):
+              dtype=torch.float64, carriers=True, contact="spring_dashpot", overwrite=False,
+              **changes):
         config = SimulationConfig(
             particles=120, steps=steps, seed=7, carriers=carriers,
             injection=InjectionConfig(schedule="steps" if every_steps else "none",
@@ -37,6 +38,6 @@ def make_simulator(tmp_path):
             enabled=bool(dashboard), every=10)
         return Simulator(config, PhysicsConfig(grid_size=(12, 12, 12), contact=contact),
                          out if out is not None else tmp_path / "run", dtype=dtype,
-                         dashboard=options, console=quiet)
+                         dashboard=options, console=quiet, overwrite=overwrite)
 
     return build

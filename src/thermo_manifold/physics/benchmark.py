@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import gc
 import json
+import math
 import os
 import platform
 import statistics
@@ -39,6 +40,7 @@ from thermo_manifold.physics.config import gas_config
 from thermo_manifold.physics.engine import STAGES, ManifoldPhysics
 from thermo_manifold.physics.generator import gas_state
 from thermo_manifold.physics.reference import reference_step, state_to_numpy
+from thermo_manifold.preflight import check_fits_in_memory, writable_directory
 
 # Above this many particles the reference runs at most this many steps (it is slow).
 LARGE_N = 500_000
@@ -305,7 +307,7 @@ def _int_list(values: list[str], flag: str) -> list[int]:
                 number = float(token) * scale
             except ValueError:
                 raise UserError(f"{flag}: cannot read {item!r} as a list of integers") from None
-            if number != int(number) or number < 1:
+            if not math.isfinite(number) or number != int(number) or number < 1:
                 raise UserError(f"{flag}: {item!r} is not a positive integer")
             out.append(int(number))
     return out
@@ -345,6 +347,16 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = _int_list(args.sizes, "--sizes")
     grids = _int_list(args.grids, "--grids")
+    try:  # everything that can be known wrong is refused before the first timed step
+        for flag, value in (("--steps", args.steps), ("--warmup", args.warmup)):
+            if value < (1 if flag == "--steps" else 0):
+                raise ValueError(f"{flag} must be >= {1 if flag == '--steps' else 0}; got {value}")
+        if args.out is not None:
+            writable_directory(args.out, "--out")
+        check_fits_in_memory(max(sizes), (max(grids),) * 3, 4,
+                             f"--sizes {max(sizes)} on a {max(grids)}^3 grid")
+    except ValueError as error:
+        parser.error(str(error))
     try:
         rows = run_benchmark(
             sizes=sizes, grids=grids, steps=args.steps, warmup=args.warmup, device=args.device,

@@ -17,6 +17,7 @@ MODULES = (
     "thermo_manifold.reproduce.physics_tables",
     "thermo_manifold.reproduce.contact_tables",
     "thermo_manifold.reproduce.sim_tables",
+    "thermo_manifold.reproduce.fault_tables",
     "thermo_manifold.reproduce.spectral_tables",
     "thermo_manifold.reproduce.sensorium_tables",
 )

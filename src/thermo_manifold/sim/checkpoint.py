@@ -3,7 +3,8 @@
 The file `DIR/checkpoint.pt` is a `torch.save` of a dictionary holding only tensors, strings,
 numbers, lists and dictionaries, so it loads with `torch.load(weights_only=True)` and loading
 never executes code. It is written to `checkpoint.pt.tmp` and renamed over the old one, so a
-crash while saving never leaves a half-written checkpoint behind. A file that is truncated, not
+crash while saving never leaves a half-written checkpoint behind, and a failed write (a full
+disk) removes the temporary file and raises `CheckpointWriteError`. A file that is truncated, not
 a torch file, or a torch file of something else raises `CheckpointError` with the path.
 """
 
@@ -27,6 +28,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read (missing, truncated, foreign or of another version)."""
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint that could not be written (a full disk, a directory gone read-only)."""
+
+
 def checkpoint_path(directory: str | Path) -> Path:
     """`DIR/checkpoint.pt`, or the path itself when it already names a file."""
     path = Path(directory)
@@ -40,8 +45,14 @@ def save_checkpoint(directory: str | Path, meta: dict[str, Any],
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, "meta": json.dumps(meta), **tensors}
     temporary = path.with_name(path.name + ".tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
+        temporary.unlink(missing_ok=True)  # never leave a torn file; the old one survives
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointWriteError(f"could not write the checkpoint {path} (the previous one, "
+                                   f"if any, is kept): {reason[:200]}") from error
     return path
 
 
@@ -71,5 +82,5 @@ def load_checkpoint(directory: str | Path, device: torch.device | str = "cpu"
     return meta, payload
 
 
-__all__ = ["CheckpointError", "FILENAME", "checkpoint_path", "load_checkpoint",
-           "save_checkpoint"]
+__all__ = ["CheckpointError", "CheckpointWriteError", "FILENAME", "checkpoint_path",
+           "load_checkpoint", "save_checkpoint"]

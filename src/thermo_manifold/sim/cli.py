@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from thermo_manifold.cli_support import OneLineParser, UserError, float_in, int_at_least
+from thermo_manifold.preflight import check_fits_in_memory, writable_directory, writable_file
 from thermo_manifold.sim.config import PATTERN_CHOICES
 
 # Flags that define a run; a resumed run takes them from its checkpoint. value = default.
@@ -54,6 +55,8 @@ def build_parser() -> OneLineParser:
     run.add_argument("--out", metavar="DIR",
                      help=f"run directory ({DEFAULT_OUT}; with --resume, that directory)")
     run.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the run whose checkpoint is in --out (refused otherwise)")
     run.add_argument("--checkpoint-every", type=int_at_least(1), metavar="N",
                      help="also save a checkpoint every N steps")
     run.add_argument("--log-every", type=int_at_least(1), metavar="N",
@@ -92,11 +95,15 @@ def build_parser() -> OneLineParser:
     return sim
 
 
-def _physics_config(args: argparse.Namespace):
+def _physics_config(args: argparse.Namespace, given: set[str]):
+    """The physics config: a flag given on the command line > the --config file > the default
+    (`given` names the flags the user typed; the others hold defaults by now)."""
     from thermo_manifold.physics import PhysicsConfig
 
     base = PhysicsConfig.from_toml(args.config) if args.config else PhysicsConfig()
-    changes: dict[str, Any] = {"grid_size": (args.grid, args.grid, args.grid)}
+    changes: dict[str, Any] = {}
+    if "grid" in given or not args.config:
+        changes["grid_size"] = (args.grid, args.grid, args.grid)
     if args.poisson is not None or not args.config:
         changes["poisson"] = args.poisson or "spectral"
     if args.no_collisions:
@@ -148,6 +155,7 @@ def _options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                                 ) from None
         if not video.is_absolute() and video.parent == Path("."):
             video = out / video  # a bare file name goes into the run directory
+        writable_file(video, "--dashboard-video")
     return {
         "dashboard": DashboardOptions(enabled=not args.no_dashboard, every=args.dashboard_every,
                                       video=video, fps=args.dashboard_fps),
@@ -176,7 +184,7 @@ def build_simulator(args: argparse.Namespace):
                 raise UserError(f"{', '.join(given)} cannot be combined with --resume: the "
                                 "checkpoint fixes the run (only --steps, --continuous, "
                                 "--max-seconds and display flags apply)")
-            out = Path(args.out or args.resume)
+            out = writable_directory(args.out or args.resume, "--out")
             changes: dict[str, Any] = {}
             if args.continuous or args.steps is not None:
                 changes["steps"] = None if args.continuous else args.steps
@@ -185,11 +193,19 @@ def build_simulator(args: argparse.Namespace):
             if args.log_every is not None:
                 changes["log_every"] = args.log_every
             return Simulator.resume(args.resume, out=out, device=device, changes=changes,
-                                    **_options(args, out))
+                                    overwrite=args.overwrite, **_options(args, out))
+        given = {name for name in RUN_DEFINING if getattr(args, name) is not None}
         for name, default in RUN_DEFINING.items():
             if getattr(args, name) is None:
                 setattr(args, name, default)
-        out = Path(args.out or DEFAULT_OUT)
+        physics = _physics_config(args, given)
+        dtype = resolve_dtype(args.dtype)
+        largest = max(args.particles + args.inject_particles_max, args.max_particles or 0)
+        check_fits_in_memory(largest, physics.grid_size, dtype.itemsize,
+                             f"--particles {args.particles} with files of up to "
+                             f"{args.inject_particles_max} on a "
+                             f"{'x'.join(map(str, physics.grid_size))} grid")
+        out = writable_directory(args.out or DEFAULT_OUT, "--out")
         config = SimulationConfig(
             particles=args.particles,
             steps=None if args.continuous else (args.steps if args.steps is not None
@@ -197,8 +213,16 @@ def build_simulator(args: argparse.Namespace):
             max_seconds=args.max_seconds, seed=args.seed, carriers=not args.no_carriers,
             log_every=args.log_every or 500, injection=_injection_config(args),
             max_particles=args.max_particles)
-        return Simulator(config, _physics_config(args), out, device=device,
-                         dtype=resolve_dtype(args.dtype), **_options(args, out))
+        return Simulator(config, physics, out, device=device, dtype=dtype,
+                         overwrite=args.overwrite, **_options(args, out))
+    except MemoryError:
+        raise UserError("this run does not fit in memory; choose fewer particles or a smaller "
+                        "grid") from None
+    except RuntimeError as error:  # torch's allocator: "DefaultCPUAllocator: can't allocate"
+        if "alloc" not in str(error).lower():
+            raise
+        raise UserError(f"this run does not fit in memory ({str(error).splitlines()[0][:160]}); "
+                        "choose fewer particles or a smaller grid") from None
     except (ValueError, OSError) as error:  # CheckpointError is a ValueError
         prefix = "--resume: " if isinstance(error, CheckpointError) else ""
         message = str(error) if not isinstance(error, OSError) else (
@@ -207,9 +231,30 @@ def build_simulator(args: argparse.Namespace):
 
 
 def main(argv: Sequence[str]) -> int:
+    """Exit 0 when the run stopped as asked (steps done, time up, a signal), 130 when aborted
+    by a second signal, 2 with one line for a user error (also one found mid-run, such as an
+    unstable config) and 1 with one line when the run failed otherwise (a full disk). A failed
+    run still wrote its last good step's checkpoint and its summary."""
+    from thermo_manifold.sim.lock import RunDirectoryBusy
+
     args = build_parser().parse_args(list(argv))
     simulator = build_simulator(args)
-    summary = simulator.run()
+    try:
+        summary = simulator.run()
+    except RunDirectoryBusy as error:
+        raise UserError(str(error)) from None
+    if summary["stopped"] == "failed":
+        where = (f"; the checkpoint of step {summary['steps']} and the summary are in "
+                 f"{simulator.run_dir.root}" if summary.get("checkpoint") else "")
+        message = f"simulate stopped at step {summary['steps']}: {summary['error']}{where}"
+        if summary.get("user_error"):
+            raise UserError(message)
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    lost = summary.get("write_errors")
+    if lost:
+        print(f"error: not written: {'; '.join(lost)}", file=sys.stderr)
+        return 1
     return 130 if summary["stopped"] == "aborted" else 0
 
 

@@ -12,11 +12,20 @@ One iteration, for physics step s (0-based) of the run:
    line every `log_every` steps, a periodic checkpoint when asked.
 
 Stopping: a finite run stops after `steps` steps (counted over the whole run, across resumes),
-any run after `max_seconds` of wall time, and Ctrl+C stops at the next step boundary. Every stop
-writes the checkpoint, the final dashboard PNG and the summary, so `Simulator.resume(DIR)`
-continues bit-identically on the CPU: the checkpoint holds the particles, the energy ledger, the
-run's random generator, the carriers (with their generator) and the counters. Only a second
-Ctrl+C aborts without a checkpoint.
+any run after `max_seconds` of wall time, and Ctrl+C or SIGTERM (what `timeout` and schedulers
+send) stops at the next step boundary. Every stop writes the checkpoint, the final dashboard PNG
+and the summary, so `Simulator.resume(DIR)` continues bit-identically on the CPU: the checkpoint
+holds the particles, the energy ledger, the run's random generator, the carriers (with their
+generator) and the counters. Only a second signal aborts without a checkpoint.
+
+Failing: an exception inside a step (a physics step that produced non-finite values from an
+unstable config, memory running out as injections grow) rewinds the run to the step boundary
+before it, saves that last good step as the checkpoint and writes the summary with the error
+(`stopped: "failed"`), so nothing computed is lost. Each final write is guarded on its own: a
+dashboard that cannot be saved does not cost the checkpoint or the summary.
+
+A run directory belongs to one run at a time (`sim/lock.py`), and a fresh run refuses a
+directory that holds another run's checkpoint unless told to overwrite it.
 """
 
 from __future__ import annotations
@@ -48,7 +57,12 @@ from thermo_manifold.physics import (
 from thermo_manifold.physics.state import SCALAR_FIELDS, VECTOR_FIELDS
 from thermo_manifold.reporting import RunDirectory
 from thermo_manifold.sim.carriers import carrier_arrays, forget_evicted, load_carrier_engine
-from thermo_manifold.sim.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from thermo_manifold.sim.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 from thermo_manifold.sim.config import SimulationConfig
 from thermo_manifold.sim.history import Decimator
 from thermo_manifold.sim.injection import (
@@ -59,10 +73,12 @@ from thermo_manifold.sim.injection import (
     generate_file,
     make_room,
 )
+from thermo_manifold.sim.lock import RunLock
 
 PARTICLE_FIELDS = VECTOR_FIELDS + SCALAR_FIELDS
 HISTORY_POINTS = 2000
 TIMING_WINDOW = 50  # steps in the dashboard's ms/step
+MEDIAN_WINDOW = 10_000  # the summary's median ms/step is over the last this-many steps
 RESUME_CHANGES = {"steps", "max_seconds", "log_every"}
 
 
@@ -83,34 +99,63 @@ class DashboardOptions:
             raise ValueError("dashboard_video needs the dashboard; drop --no-dashboard")
 
 
-class _InterruptFlag:
-    """Turns the first Ctrl+C into a flag the loop checks between steps; the second one raises
-    KeyboardInterrupt as usual. Signal handlers can only be set from the main thread; elsewhere
-    this does nothing (and Python delivers SIGINT only to the main thread anyway)."""
+class UnstableStep(ValueError):
+    """A physics step produced non-finite values or non-positive masses: the configuration is
+    unstable at these settings (a user error, reported with exit status 2)."""
+
+
+class _StopSignals:
+    """Turns the first Ctrl+C (SIGINT) or SIGTERM into a flag the loop checks between steps;
+    a second one raises KeyboardInterrupt (abort without a checkpoint). The handlers stay
+    installed until the run's last file is written, so one signal during the final writes does
+    not cut them off. Handlers can only be set from the main thread; elsewhere this does nothing
+    (Python delivers signals to the main thread anyway)."""
+
+    NAMES = {signal.SIGINT: "Ctrl+C", signal.SIGTERM: "SIGTERM"}
 
     def __init__(self, notify: Callable[[str], None]):
-        self.raised = False
+        self.received: str | None = None
         self._notify = notify
-        self._previous: Any = None
-        self._installed = False
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_InterruptFlag":
+    @property
+    def raised(self) -> bool:
+        return self.received is not None
+
+    def __enter__(self) -> "_StopSignals":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+            for number in self.NAMES:
+                self._previous[number] = signal.getsignal(number)
+                signal.signal(number, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
         if self.raised:
             raise KeyboardInterrupt
-        self.raised = True
-        self._notify("Ctrl+C: stopping after this step and saving a checkpoint "
-                     "(press Ctrl+C again to abort without one)")
+        self.received = self.NAMES.get(signum, f"signal {signum}")
+        self._notify(f"{self.received}: stopping after this step and saving a checkpoint "
+                     "(send it again to abort without one)")
 
     def __exit__(self, *exc) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous.clear()
+
+
+@dataclass
+class _Boundary:
+    """What a step may change, as it was before the step: enough to rewind a failed step so
+    the checkpoint holds the last good one. Carriers and injections are kept only on steps that
+    touch them (a carrier copy is the expensive part)."""
+
+    step: int
+    state: ParticleState
+    physics: dict
+    generator: torch.Tensor
+    counters: dict[str, float]
+    order_parameter: float | None
+    carriers: dict | None
+    injections: list | None
 
 
 class Simulator:
@@ -120,7 +165,8 @@ class Simulator:
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                  dashboard: DashboardOptions | None = None, profile_steps: int | None = None,
                  checkpoint_every: int | None = None, progress: bool = False,
-                 console: Callable[[str], None] | None = None, _restore: tuple | None = None):
+                 console: Callable[[str], None] | None = None, overwrite: bool = False,
+                 _restore: tuple | None = None):
         self.config = config
         self.physics_config = physics_config
         self.device = torch.device(device)
@@ -134,6 +180,15 @@ class Simulator:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self._console = console if console is not None else print
+        self.lock = RunLock(out)
+        self.lock.check()
+        existing = checkpoint_path(out)
+        resuming_here = _restore is not None and Path(_restore[2]).resolve() == Path(
+            out).resolve()
+        if existing.is_file() and not (overwrite or resuming_here):
+            raise ValueError(f"--out {out} holds another run's checkpoint; pass --overwrite to "
+                             f"replace that run, or --resume {out} to continue it")
+        self.overwrite = overwrite
         self.run_dir = RunDirectory(out)
 
         self.physics = ManifoldPhysics(physics_config, device=self.device, dtype=dtype)
@@ -162,11 +217,13 @@ class Simulator:
             self.physics.start_ledger(self.state)
             self._record_history()
         else:
-            self._restore(*_restore)
+            self._restore(*_restore[:2])
         self._dashboard = None
         self._recorder = None
         self._last_drawn_step: int | None = None
-        self._step_times: deque[float] = deque(maxlen=10_000)
+        self._step_times: deque[float] = deque(maxlen=MEDIAN_WINDOW)
+        self._session_steps = 0  # every step of this session (the deque keeps the last ones)
+        self._session_step_seconds = 0.0
         self._session_seconds = 0.0
         self._run_started: float | None = None
 
@@ -195,13 +252,18 @@ class Simulator:
         except (KeyError, TypeError) as error:
             raise CheckpointError(f"{directory}: checkpoint metadata is not usable "
                                   f"(missing {error})") from None
+        at = meta.get("step")
+        if config.steps is not None and isinstance(at, int) and config.steps <= at:
+            raise ValueError(f"the run in {directory} is already at step {at} and its target "
+                             f"of {config.steps} steps is reached: nothing to do (give --steps "
+                             f"above {at} as the new total, or --continuous)")
         device = torch.device(device if device is not None else meta.get("device", "cpu"))
         if device.type != saved_device:
             raise CheckpointError(
                 f"{directory}: the checkpoint was written on {saved_device}; its random "
                 f"streams only continue there (resume with --device {saved_device})")
         return cls(config, physics_config, out if out is not None else directory, device=device,
-                   dtype=dtype, _restore=(meta, payload), **options)
+                   dtype=dtype, _restore=(meta, payload, directory), **options)
 
     def _restore(self, meta: dict[str, Any], payload: dict[str, Any]) -> None:
         try:
@@ -235,11 +297,25 @@ class Simulator:
     # ------------------------------------------------------------------ the loop
     def run(self, stop_at_step: int | None = None,
             on_step: Callable[["Simulator"], None] | None = None) -> dict[str, Any]:
-        """Run until done, out of time, or interrupted; write checkpoint, dashboard, summary.
+        """Run until done, out of time, stopped by a signal, or failed; then write the
+        checkpoint, dashboard and summary (on failure: of the last good step, with the error).
 
         `stop_at_step` behaves like Ctrl+C once `step` reaches it (for tests and scripts);
-        `on_step(simulator)` is called after every step.
+        `on_step(simulator)` is called after every step. Raises `RunDirectoryBusy` when another
+        live run owns the run directory.
         """
+        self.lock.acquire()
+        try:
+            if self.overwrite:  # the replaced run's results go before this run writes any
+                for name in ("checkpoint.pt", "summary.json", "metrics.json"):
+                    (self.run_dir.root / name).unlink(missing_ok=True)
+            with _StopSignals(self._say) as signals:
+                return self._run_locked(signals, stop_at_step, on_step)
+        finally:
+            self.lock.release()
+
+    def _run_locked(self, signals: _StopSignals, stop_at_step: int | None,
+                    on_step: Callable[["Simulator"], None] | None) -> dict[str, Any]:
         options = self.dashboard_options
         if options.enabled:
             from thermo_manifold.sim.dashboard import Dashboard
@@ -258,41 +334,74 @@ class Simulator:
         self._announce()
 
         started = self._run_started = time.perf_counter()
-        stopped, aborted = "completed", False
+        stopped, aborted, failure = "completed", False, None
         total = self.config.steps
         bar = tqdm(total=total, initial=min(self.step, total or 0), desc="simulate",
                    unit="step", disable=not self.progress, leave=False)
         try:
-            with _InterruptFlag(self._say) as interrupt:
-                while True:
-                    if total is not None and self.step >= total:
-                        break
-                    limit = self.config.max_seconds
-                    if limit is not None and time.perf_counter() - started >= limit:
-                        stopped = "max_seconds"
-                        break
-                    if interrupt.raised or (stop_at_step is not None
-                                            and self.step >= stop_at_step):
-                        stopped = "interrupted"
-                        break
+            while True:
+                if total is not None and self.step >= total:
+                    break
+                limit = self.config.max_seconds
+                if limit is not None and time.perf_counter() - started >= limit:
+                    stopped = "max_seconds"
+                    break
+                if signals.raised or (stop_at_step is not None and self.step >= stop_at_step):
+                    stopped = "interrupted"
+                    break
+                boundary = self._boundary()
+                try:
                     self._advance()
-                    bar.update(1)
-                    if profiler is not None:
-                        profiler.step()
-                    if on_step is not None:
-                        on_step(self)
-                    self._after_step()
+                except Exception:
+                    self._rewind(boundary)
+                    raise
+                bar.update(1)
+                if profiler is not None:
+                    profiler.step()
+                if on_step is not None:
+                    on_step(self)
+                self._after_step()
         except KeyboardInterrupt:
             stopped, aborted = "aborted", True
+        except Exception as error:  # keep what was computed: checkpoint and summary below
+            stopped, failure = "failed", error
         finally:
             bar.close()
             self._session_seconds = time.perf_counter() - started
             self._run_started = None
             self.counters["wall_seconds"] += self._session_seconds
-        return self._finish(stopped, aborted, profiler)
+        return self._finish(stopped, aborted, profiler, failure, signals.received)
+
+    def _boundary(self) -> _Boundary:
+        """The run as it is before the next step (see `_Boundary`)."""
+        step = self.step
+        touches_carriers = self.carrier_engine is not None and (
+            step % self.config.carrier_interval == 0
+            or (self.schedule.enabled and self.schedule.due(step)))
+        return _Boundary(
+            step=step, state=self.state, physics=self.physics.state_dict(),
+            generator=self.generator.get_state(), counters=dict(self.counters),
+            order_parameter=self.order_parameter,
+            carriers=self.carrier_engine.state_dict() if touches_carriers else None,
+            injections=list(self.injections) if self.schedule.enabled else None)
+
+    def _rewind(self, boundary: _Boundary) -> None:
+        """Put the run back at `boundary` after a step failed part-way."""
+        self.step = boundary.step
+        self.state = boundary.state
+        self.physics.load_state_dict(boundary.physics)
+        self.generator.set_state(boundary.generator)
+        self.counters = boundary.counters
+        self.order_parameter = boundary.order_parameter
+        if boundary.carriers is not None:
+            self.carrier_engine.load_state_dict(boundary.carriers)
+        if boundary.injections is not None:
+            self.injections.clear()
+            self.injections.extend(boundary.injections)
 
     def _advance(self) -> None:
-        """One physics step with its injection and carrier tick (the timed part)."""
+        """One physics step with its injection and carrier tick (the timed part); raises
+        `UnstableStep` when the step produced an invalid state."""
         step = self.step
         begin = time.perf_counter()
         if self.schedule.enabled and self.schedule.due(step):
@@ -311,13 +420,30 @@ class Simulator:
                 self.counters["carriers_spawned"] += int(tick.spawned)
                 self.counters["carriers_recycled"] += int(tick.recycled)
                 self.order_parameter = float(tick.order_parameter)
+        self._check_output(step)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        self._step_times.append(time.perf_counter() - begin)
+        seconds = time.perf_counter() - begin
+        self._step_times.append(seconds)
+        self._session_steps += 1
+        self._session_step_seconds += seconds
         self._last_step = result
         self.collision_pairs = result.collision_pairs
         self.step = step + 1
         self._record_history()
+
+    def _check_output(self, step: int) -> None:
+        """Every field finite and every mass positive, else `UnstableStep` (one reduction a
+        field: the physics may turn an unstable config's values into inf or NaN silently)."""
+        state = self.state
+        bad = [f"non-finite {name}" for name in PARTICLE_FIELDS
+               if not bool(torch.isfinite(getattr(state, name)).all())]
+        if not bool((state.masses > 0).all()):
+            bad.append("non-positive masses")
+        if bad:
+            raise UnstableStep(
+                f"step {step} produced {', '.join(bad)}: the physics is unstable at these "
+                "settings (dt, young_modulus, G, max_speed, ...)")
 
     def _inject(self, step: int) -> None:
         cfg = self.config
@@ -511,29 +637,55 @@ class Simulator:
         return save_checkpoint(self.run_dir.root, meta, tensors)
 
     # ------------------------------------------------------------------ the end
-    def _finish(self, stopped: str, aborted: bool, profiler) -> dict[str, Any]:
+    def _finish(self, stopped: str, aborted: bool, profiler, failure: BaseException | None,
+                signal_name: str | None) -> dict[str, Any]:
+        """The final writes, each guarded on its own so one that fails (a full disk, a video
+        path gone) costs only itself; what failed is listed under `write_errors`."""
         paths: dict[str, Any] = {}
+        write_errors: list[str] = []
+
+        def attempt(what: str, action: Callable[[], Any]) -> Any:
+            try:
+                return action()
+            except Exception as error:  # noqa: BLE001 - reported in the summary
+                write_errors.append(f"{what}: {_one_line(error)}")
+                return None
+
         if profiler is not None:
-            paths["profile"] = {key: str(value) for key, value in profiler.finish().items()}
+            files = attempt("profile", profiler.finish)
+            if files is not None:
+                paths["profile"] = {key: str(value) for key, value in files.items()}
         if not aborted:
-            # A second Ctrl+C may have landed mid-step: no checkpoint from a torn state.
-            paths["checkpoint"] = str(self.save_checkpoint())
+            # A second signal may have landed mid-step: no checkpoint from a torn state.
+            saved = attempt("checkpoint", self.save_checkpoint)
+            if saved is not None:
+                paths["checkpoint"] = str(saved)
         if self._dashboard is not None:
-            paths["dashboard"] = str(self._draw_dashboard(final=True))
+            drawn = attempt("dashboard", lambda: self._draw_dashboard(final=True))
+            if drawn is not None:
+                paths["dashboard"] = str(drawn)
             if self._recorder is not None:
-                video = self._recorder.close()
+                video = attempt("video", self._recorder.close)
                 paths["video"] = str(video) if video is not None else None
-            self._dashboard.close()
+            attempt("dashboard", self._dashboard.close)
         summary = self.summary(stopped)
         summary.update(paths)
-        self.run_dir.write_json("summary.json", summary)
-        self.run_dir.write_json("metrics.json", summary)
+        if signal_name is not None:
+            summary["signal"] = signal_name
+        if failure is not None:
+            summary["error"] = _one_line(failure)
+            summary["error_type"] = type(failure).__name__
+            summary["user_error"] = isinstance(failure, (UnstableStep, MemoryError)) or (
+                isinstance(failure, RuntimeError) and "alloc" in str(failure).lower())
+        summary["write_errors"] = write_errors  # a failed summary.json shows in the return
+        for name in ("summary.json", "metrics.json"):
+            attempt(name, lambda name=name: self.run_dir.write_json(name, summary))
         self._say(self._summary_text(summary))
         return summary
 
     def summary(self, stopped: str = "completed") -> dict[str, Any]:
         times = list(self._step_times)
-        session_steps = len(times)
+        session_steps = self._session_steps
         ledger = self.physics.ledger
         carriers: dict[str, Any] = {"status": self.carriers_status}
         if self.carrier_engine is not None:
@@ -548,7 +700,7 @@ class Simulator:
                 "energy_injected": self.counters["carrier_energy_injected"],
                 "order_parameter": self.order_parameter,
             })
-        mean_ms = 1000.0 * sum(times) / session_steps if session_steps else None
+        mean_ms = 1000.0 * self._session_step_seconds / session_steps if session_steps else None
         return {
             "steps": self.step,
             "session_steps": session_steps,
@@ -564,6 +716,7 @@ class Simulator:
             "wall_seconds_session": self._session_seconds,
             "wall_seconds_total": self.counters["wall_seconds"],
             "ms_per_step_mean": mean_ms,
+            # over the last MEDIAN_WINDOW steps of the session (the mean is over all of them)
             "ms_per_step_median": 1000.0 * statistics.median(times) if times else None,
             "particle_steps_per_second": (self.state.num_particles * 1000.0 / mean_ms
                                           if mean_ms else None),
@@ -582,9 +735,10 @@ class Simulator:
     def _summary_text(self, s: dict[str, Any]) -> str:
         ledger = s["final_ledger"]
         ms = s["ms_per_step_median"]
+        stopped = s["stopped"] + (f" by {s['signal']}" if s.get("signal") else "")
         lines = [
             "=" * 64,
-            f"SIMULATION SUMMARY ({s['stopped']})",
+            f"SIMULATION SUMMARY ({stopped})",
             f"steps            {s['steps']:,} ({s['session_steps']:,} this session"
             + (f", resumed at {s['resumed_from_step']:,}" if s["resumed_from_step"] is not None
                else "") + ")",
@@ -609,8 +763,17 @@ class Simulator:
                          + (f", video {s['video']}" if s.get("video") else ""))
         if s.get("profile"):
             lines.append(f"profile          {s['profile']['trace']}, {s['profile']['table']}")
+        if s.get("error"):
+            lines.append(f"error            {s['error']}")
+        for problem in s.get("write_errors") or ():
+            lines.append(f"not written      {problem}")
         lines.append("=" * 64)
         return "\n".join(lines)
 
 
-__all__ = ["DashboardOptions", "PARTICLE_FIELDS", "Simulator"]
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:300]}" if text else type(error).__name__
+
+
+__all__ = ["DashboardOptions", "PARTICLE_FIELDS", "Simulator", "UnstableStep"]
