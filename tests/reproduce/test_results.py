@@ -6,6 +6,7 @@ run finds and when the code behind it changes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -146,3 +147,19 @@ def test_check_passes_whatever_the_wall_time_rounds_to(repo: Path, monkeypatch):
     run_and_write(docs, entry, quick=False, work=repo / "runs", allow_dirty=False)
     assert json.loads((repo / "docs" / "results" / "demo.table.json").read_text())["seconds"] == 143.5
     assert check(docs, [entry]).problems == []
+
+
+def test_each_run_starts_from_an_empty_scratch_directory(repo: Path):
+    seen = []
+
+    def run(quick: bool, work: Path) -> dict:
+        seen.append(sorted(p.name for p in work.iterdir()) if work.exists() else [])
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "checkpoint.pt").write_text("a previous run's file")
+        return {"value": 1, "quick": quick}
+
+    entry = dataclasses.replace(_entry(repo), run=run)
+    docs = Docs(repo / "docs", repo)
+    for _ in range(2):
+        run_and_write(docs, entry, quick=False, work=repo / "runs", allow_dirty=False)
+    assert seen == [[], []]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,8 +105,11 @@ def run_and_write(docs: Docs, entry: Entry, quick: bool, work: Path, allow_dirty
                         f"(or pass --allow-dirty; --check will then report the block as stale)")
     command = "thermo-manifold reproduce " + entry.name + (" --quick" if quick else "")
     stamp = machine_stamp(docs.repo, dirty)
+    scratch = work / entry.name
+    if scratch.exists():  # the last run's directories go: a run directory refuses another run
+        shutil.rmtree(scratch)
     start = time.perf_counter()
-    raw = entry.run(quick, work / entry.name)
+    raw = entry.run(quick, scratch)
     # Rounded once, before rendering: --check re-renders from the stored value.
     seconds = round(time.perf_counter() - start, 1)
     write(docs, entry, raw, stamp, command, seconds)
