@@ -24,6 +24,9 @@ def test_defaults_are_the_seeds():
         ("restitution", 1.5), ("emissivity", -0.1), ("G", -1.0), ("poisson", "multigrid"),
         ("poisson_iterations", 0), ("grid_size", (64, 64)), ("grid_size", (1, 8, 8)),
         ("collision_method", "octree"), ("specific_heat", 0.0),
+        # TOML's `dt = true` must not run as dt = 1: a bool is not a number here.
+        ("dt", True), ("grid_spacing", True), ("poisson_iterations", True), ("G", False),
+        ("restitution", True), ("contact_resolution", True),
     ],
 )
 def test_bad_values_name_the_field(field, value):

@@ -323,3 +323,42 @@ def test_numba_runs_are_bit_identical_on_any_thread_count(generator, contact):
         assert run.ledger.residual == first.ledger.residual
     if contact == "seed":
         assert first.ledger.residual < 1e-4
+
+
+def test_construction_refuses_a_dict_config_and_an_absent_device():
+    with pytest.raises(TypeError, match="config must be a PhysicsConfig .*got dict"):
+        ManifoldPhysics({"dt": 0.1})
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda' requested but CUDA is not available"):
+            ManifoldPhysics(PhysicsConfig(grid_size=(8, 8, 8)), device="cuda")
+
+
+@pytest.mark.parametrize("contact", ["seed", "spring_dashpot"])
+def test_a_write_through_numpy_into_the_returned_state_is_seen_by_the_next_step(
+        generator, contact):
+    """`.numpy()` writes bypass the tensors' version counters; the fast path must not skip
+    validation (a NaN) or reuse last step's forces (a moved particle) after one."""
+    cfg = PhysicsConfig(grid_size=(12, 12, 12), contact=contact)
+    engine = ManifoldPhysics(cfg, dtype=torch.float64)
+    state = engine.step(random_state(300, cfg, generator, dtype=torch.float64)).state
+    moved = state.positions.numpy()
+    moved[5] = [6.0, 6.0, 6.0]  # a valid edit: the forces at the new place differ
+    edited = state.clone()
+    fresh = ManifoldPhysics(cfg, dtype=torch.float64)
+    fresh.start_ledger(edited)
+    assert torch.equal(engine.step(state).state.positions, fresh.step(edited).state.positions)
+
+    state = engine.step(random_state(300, cfg, generator, dtype=torch.float64)).state
+    state.heats.numpy()[7] = float("nan")
+    with pytest.raises(StateError, match="heats contains NaN"):
+        engine.step(state)
+
+
+def test_a_step_that_produces_non_finite_values_says_so_at_once(generator):
+    """Valid field by field, explosive together: the step itself reports it."""
+    cfg = PhysicsConfig(grid_size=(12, 12, 12), contact="seed", young_modulus=1e30, G=1e30)
+    engine = ManifoldPhysics(cfg, dtype=torch.float32)
+    state = random_state(200, cfg, generator, dtype=torch.float32)
+    with pytest.raises(StateError, match="the step produced non-finite"):
+        for _ in range(5):
+            state = engine.step(state).state

@@ -295,3 +295,23 @@ def test_every_step_is_checked_for_values_the_physics_cannot_continue_from(
     sim.state = dataclasses.replace(sim.state, **{field: broken})
     with pytest.raises(simulator_module.UnstableStep, match=f"step 0 produced {named}"):
         sim._check_output(0)
+
+
+def test_the_ledger_watch_warns_once_when_energy_explodes_and_names_the_source(make_simulator):
+    # The seed's contact push on the dense start: the ledger closes (contact_work is booked)
+    # while the total grows many times over; the default contact conserves and stays quiet.
+    exploding = make_simulator(steps=20, contact="seed", every_steps=0)
+    summary = exploding.run()
+    assert summary["ledger_residual"] < 1e-9  # closed, and yet
+    assert len(summary["warnings"]) == 1 and "mostly through contact_work" in summary[
+        "warnings"][0]
+    assert summary["final_ledger"]["total"] > simulator_module.GROWTH_WARNING * summary[
+        "final_ledger"]["initial_total"]
+    assert make_simulator(steps=20, every_steps=0, out=exploding.run_dir.root.parent / "b"
+                          ).run()["warnings"] == []
+
+
+def test_the_ledger_watch_warns_when_the_residual_passes_its_bound(make_simulator, monkeypatch):
+    monkeypatch.setattr(simulator_module, "RESIDUAL_WARNING", 0.0)
+    summary = make_simulator(steps=5, every_steps=0).run()
+    assert [w for w in summary["warnings"] if "residual" in w]

@@ -27,18 +27,23 @@ CONTACT_MODELS = ("spring_dashpot", "seed")
 DIFFUSION_STABILITY_LIMIT = 1.0 / 6.0
 
 
+def _is_number(value: Any) -> bool:
+    """An int or float, not a bool: TOML's `dt = true` must not run as dt = 1."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
 
 
 def _non_negative(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+    if not (_is_number(value) and math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
 
 
 def _unit_interval(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 1):
+    if not (_is_number(value) and math.isfinite(value) and 0 <= value <= 1):
         raise ValueError(f"{name} must be in [0, 1]; got {value!r}")
 
 
@@ -100,7 +105,8 @@ class PhysicsConfig:
             _unit_interval(name, getattr(self, name))
         if self.poisson not in POISSON_METHODS:
             raise ValueError(f"poisson must be one of {POISSON_METHODS}; got {self.poisson!r}")
-        if not (isinstance(self.poisson_iterations, int) and self.poisson_iterations >= 1):
+        if not (isinstance(self.poisson_iterations, int) and not isinstance(
+                self.poisson_iterations, bool) and self.poisson_iterations >= 1):
             raise ValueError(
                 f"poisson_iterations must be an integer >= 1; got {self.poisson_iterations!r}"
             )
@@ -109,7 +115,7 @@ class PhysicsConfig:
                 f"collision_method must be one of {COLLISION_METHODS}; "
                 f"got {self.collision_method!r}"
             )
-        if not (isinstance(self.contact_resolution, (int, float)) and
+        if not (_is_number(self.contact_resolution) and
                 math.isfinite(self.contact_resolution) and 0 < self.contact_resolution <= 1):
             raise ValueError("contact_resolution must be in (0, 1] (omega_0 h of a contact "
                              f"substep); got {self.contact_resolution!r}")

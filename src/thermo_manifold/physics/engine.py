@@ -197,7 +197,15 @@ class ManifoldPhysics:
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
         if not isinstance(compile, bool):
             raise ValueError(f"compile must be True or False; got {compile!r}")
-        self.kernels = _resolve_kernels(kernels, torch.device(device))
+        requested = torch.device(device)
+        if requested.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {str(requested)!r} requested but CUDA is not available "
+                             "(torch.cuda.is_available() is False); use device='cpu'")
+        if requested.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                            and torch.backends.mps.is_available()):
+            raise ValueError(f"device {str(requested)!r} requested but the MPS backend is not "
+                             "available; use device='cpu'")
+        self.kernels = _resolve_kernels(kernels, requested)
         if self.kernels == "numba":
             kernel_cache.watch()  # a cold cache prints one line before the first compile
         # The mesh stages, plain or fused by torch.compile (compiled on the first step, which
@@ -218,6 +226,9 @@ class ManifoldPhysics:
         self._contacts = verlet_kernels if self.kernels == "numba" else contacts
         self._exchange_heat = (verlet_kernels.exchange_heat if self.kernels == "numba"
                                else self._stages["exchange_heat"])
+        if config is not None and not isinstance(config, PhysicsConfig):
+            raise TypeError(f"config must be a PhysicsConfig (PhysicsConfig(**values) or "
+                            f"PhysicsConfig.from_dict(values)); got {type(config).__name__}")
         self.config = config if config is not None else PhysicsConfig()
         self.device = torch.device(device)
         self.dtype = dtype
@@ -631,22 +642,47 @@ class ManifoldPhysics:
 
     # ------------------------------------------------------------------ helpers
     # Validating a million particles costs several full passes over the state. A state this
-    # engine returned last step is known good unless someone wrote into it since: tensors count
-    # their in-place writes (`_version`), so compare identity and version of every field.
+    # engine returned last step is known good unless someone wrote into it since. Tensors count
+    # their in-place writes (`_version`), but writes through `.numpy()` or `.data` bypass that
+    # counter, so each field's float64 sum is compared too: one pass a field, and any change of
+    # a float32 value moves a float64 sum of up to 10^8 of them. (A write that leaves every
+    # field's sum bit-identical, such as swapping two values, would still go unnoticed.)
     def _fingerprint(self, state: ParticleState) -> tuple:
         versions = tuple(getattr(state, name)._version for name in _STATE_FIELDS)
         return (id(self.config), self.device, self.dtype, versions)
 
+    @staticmethod
+    def _sums(state: ParticleState) -> torch.Tensor:
+        return torch.stack([getattr(state, name).sum(dtype=torch.float64)
+                            for name in _STATE_FIELDS])
+
     def _remember_output(self, state: ParticleState) -> None:
+        """Keep the step's output for the fast path, after checking it: every value finite (a
+        float64 sum of float32 values is finite exactly when they all are) and every mass
+        positive. An unstable configuration (one valid field by field, explosive together)
+        fails here, at the step that produced the values, not steps later."""
+        sums = self._sums(state)
+        ok = torch.isfinite(sums).all()
+        if state.num_particles:
+            ok = ok & (state.masses.min() > 0)
+        if not bool(ok):
+            bad = [f"non-finite {name}" for name, total in zip(_STATE_FIELDS, sums.tolist())
+                   if not math.isfinite(total)]
+            if state.num_particles and not bool((state.masses > 0).all()):
+                bad.append("non-positive masses")
+            self._last_output = None
+            raise StateError(f"the step produced {', '.join(bad)}: the physics is unstable at "
+                             "these settings (dt, young_modulus, G, max_speed, ...)")
         self._last_output = ({name: weakref.ref(getattr(state, name)) for name in _STATE_FIELDS},
-                             self._fingerprint(state))
+                             self._fingerprint(state), sums)
 
     def _is_last_output(self, state: ParticleState) -> bool:
         if self._last_output is None or not isinstance(state, ParticleState):
             return False
-        references, fingerprint = self._last_output
+        references, fingerprint, sums = self._last_output
         same_tensors = all(references[name]() is getattr(state, name) for name in _STATE_FIELDS)
-        return same_tensors and self._fingerprint(state) == fingerprint
+        return (same_tensors and self._fingerprint(state) == fingerprint
+                and torch.equal(self._sums(state), sums))
 
     def _validate(self, state: ParticleState) -> None:
         if not isinstance(state, ParticleState):

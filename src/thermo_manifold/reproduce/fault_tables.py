@@ -10,7 +10,6 @@ as `DIR`.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -53,6 +52,7 @@ def _left(out: Path | None) -> str:
         stopped = data.get("stopped")
         parts.append(f"summary: {stopped}" + (f" by {data['signal']}" if data.get("signal")
                                                else "") + f" at step {data.get('steps')}")
+        parts += [f"warning: {warning}" for warning in data.get("warnings") or ()]
     if (out / "checkpoint.pt").is_file():
         from thermo_manifold.sim.checkpoint import CheckpointError, load_checkpoint
 
@@ -152,6 +152,10 @@ def _toml_cases(work: Path) -> list[dict[str, Any]]:
     used = json.loads((work / "grid" / "config.json").read_text())["physics"]["grid_size"]
     row["left"] += f"; config.json grid_size {used}"
     rows.append(row)
+    rows.append(_simple("the seed's contact push, an energy source (README-sized run)",
+                        ["simulate", "--particles", "2000", "--grid", "32", "--steps", "200",
+                         "--contact", "seed", "--no-dashboard", "--quiet", "--out",
+                         str(work / "seed_contact")], work, work / "seed_contact"))
     row = _simple("TOML `dt = true` (a boolean where a number is due)",
                   ["simulate", *SMALL, "--steps", "2", "--config", str(boolean), "--out",
                    str(work / "bool")], work, work / "bool")

@@ -54,7 +54,7 @@ from thermo_manifold.physics import (
     PhysicsConfig,
     random_state,
 )
-from thermo_manifold.physics.state import SCALAR_FIELDS, VECTOR_FIELDS
+from thermo_manifold.physics.state import SCALAR_FIELDS, VECTOR_FIELDS, StateError
 from thermo_manifold.reporting import RunDirectory
 from thermo_manifold.sim.carriers import carrier_arrays, forget_evicted, load_carrier_engine
 from thermo_manifold.sim.checkpoint import (
@@ -79,6 +79,10 @@ PARTICLE_FIELDS = VECTOR_FIELDS + SCALAR_FIELDS
 HISTORY_POINTS = 2000
 TIMING_WINDOW = 50  # steps in the dashboard's ms/step
 MEDIAN_WINDOW = 10_000  # the summary's median ms/step is over the last this-many steps
+# The ledger watch (docs/simulator.md): total energy above this many times what came in from
+# outside (initial + injected), or a residual above this, is reported once as a warning.
+GROWTH_WARNING = 10.0
+RESIDUAL_WARNING = 0.05
 RESUME_CHANGES = {"steps", "max_seconds", "log_every"}
 
 
@@ -208,6 +212,7 @@ class Simulator:
         self.injections: deque[Injection] = deque(maxlen=50)
         self.history: Decimator = Decimator(HISTORY_POINTS)
         self.resumed_from: int | None = None
+        self.warnings: dict[str, str] = {}  # once each: see _watch_ledger
         self.step = 0
         self._last_step = None  # the last StepResult (its Poisson residual is computed lazily)
         self.collision_pairs: int | None = None
@@ -478,6 +483,7 @@ class Simulator:
         self._say(message)
 
     def _after_step(self) -> None:
+        self._watch_ledger()
         if self._dashboard is not None and self.step % self.dashboard_options.every == 0:
             with record_function("sim.dashboard"):
                 self._draw_dashboard()
@@ -485,6 +491,35 @@ class Simulator:
             self._say(self._console_line())
         if self.checkpoint_every is not None and self.step % self.checkpoint_every == 0:
             self.save_checkpoint()
+
+    def _watch_ledger(self) -> None:
+        """Warn once (console and summary) when the physics stops conserving: the total energy
+        grows past GROWTH_WARNING times what came in from outside, or the ledger's residual
+        passes RESIDUAL_WARNING. A ledger can close while energy explodes (the seed's contact
+        push books its own energy source as `contact_work`), so growth is watched beside the
+        residual, and the warning names the internal flow that supplied the most energy."""
+        ledger = self.physics.ledger
+        if ledger is None:
+            return
+        came_in = ledger.initial_total + ledger.injected
+        if ("growth" not in self.warnings and came_in > 0
+                and ledger.total > GROWTH_WARNING * came_in):
+            flows = {"contact_work": ledger.contact_work, "pressure_work": ledger.pressure_work,
+                     "clamp_work": ledger.clamp_work,
+                     ("potential_edits" if ledger.conservative else "gravity_work"):
+                     ledger.potential_edits if ledger.conservative else ledger.gravity_work}
+            source, amount = max(flows.items(), key=lambda item: item[1])
+            self._warn("growth", f"step {self.step}: the total energy {ledger.total:.4g} is "
+                       f"{ledger.total / came_in:.0f}x what came in ({came_in:.4g}); the "
+                       f"physics is not conserving, mostly through {source} ({amount:+.4g})")
+        if "residual" not in self.warnings and ledger.residual > RESIDUAL_WARNING:
+            self._warn("residual", f"step {self.step}: the energy ledger's residual "
+                       f"{ledger.residual:.2e} passed {RESIDUAL_WARNING:g}: the integrator's "
+                       "energy error at these settings (a smaller dt closes it)")
+
+    def _warn(self, key: str, message: str) -> None:
+        self.warnings[key] = message
+        self._say(f"warning: {message}")
 
     # ------------------------------------------------------------------ records
     def _record_history(self) -> None:
@@ -675,7 +710,9 @@ class Simulator:
         if failure is not None:
             summary["error"] = _one_line(failure)
             summary["error_type"] = type(failure).__name__
-            summary["user_error"] = isinstance(failure, (UnstableStep, MemoryError)) or (
+            # the physics reports an unstable config's first bad step as a StateError
+            summary["user_error"] = isinstance(failure, (UnstableStep, StateError,
+                                                         MemoryError)) or (
                 isinstance(failure, RuntimeError) and "alloc" in str(failure).lower())
         summary["write_errors"] = write_errors  # a failed summary.json shows in the return
         for name in ("summary.json", "metrics.json"):
@@ -730,6 +767,7 @@ class Simulator:
             "particles_evicted": int(self.counters["particles_evicted"]),
             "energy_evicted": self.counters["energy_evicted"],
             "carriers": carriers,
+            "warnings": list(self.warnings.values()),
         }
 
     def _summary_text(self, s: dict[str, Any]) -> str:
@@ -763,6 +801,8 @@ class Simulator:
                          + (f", video {s['video']}" if s.get("video") else ""))
         if s.get("profile"):
             lines.append(f"profile          {s['profile']['trace']}, {s['profile']['table']}")
+        for warning in s.get("warnings") or ():
+            lines.append(f"warning          {warning}")
         if s.get("error"):
             lines.append(f"error            {s['error']}")
         for problem in s.get("write_errors") or ():
