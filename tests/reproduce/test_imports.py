@@ -64,3 +64,11 @@ def test_each_sensorium_table_depends_on_its_own_experiment_and_the_shared_physi
             "src/thermo_manifold/sensorium/experiments/next_token.py"}   # continuous's vocabulary
     assert "src/thermo_manifold/sensorium/experiments/rule_shift.py" in sources("ablation")
     assert "src/thermo_manifold/sensorium/experiments/image_gen.py" not in sources("next_token")
+
+
+def test_agent_tables_depend_on_what_the_agent_command_imports():
+    from thermo_manifold.reproduce.agent_tables import SOURCES
+
+    assert "src/thermo_manifold/agent/encoder.py" in SOURCES
+    assert "src/thermo_manifold/agent/cli.py" in SOURCES
+    assert not any("/physics/" in path or "/sensorium/" in path for path in SOURCES)

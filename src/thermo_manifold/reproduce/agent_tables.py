@@ -16,10 +16,13 @@ from typing import Any
 
 from thermo_manifold.reporting import format_cell, markdown_table
 from thermo_manifold.reproduce.entry import Entry, command_text, run_cli
+from thermo_manifold.reproduce.imports import source_files
 from thermo_manifold.reproduce.stats import mean, spread_cell
 
 SEEDS = (0, 1, 2)
-SOURCES = ("src/thermo_manifold/agent", "src/thermo_manifold/device.py")
+# Every agent table runs `thermo-manifold agent ...`: the files that command imports (so a new
+# agent module that the TopoEncoder runs never touch does not stale them).
+SOURCES = source_files(["thermo_manifold.cli", "thermo_manifold.agent.cli"])
 METRICS = (("params", "params", 6), ("test_recon_mse", "test MSE", 3), ("ami_chart", "AMI chart", 3),
            ("ami_code", "AMI code", 3), ("ami_kmeans", "AMI k-means", 3),
            ("chart_perplexity", "chart perplexity", 3), ("code_perplexity", "code perplexity", 3),

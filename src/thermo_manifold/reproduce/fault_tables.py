@@ -18,10 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import thermo_manifold
 from thermo_manifold.reporting import markdown_table
 from thermo_manifold.reproduce.entry import Entry
-from thermo_manifold.reproduce.imports import import_closure
+from thermo_manifold.reproduce.imports import source_files
 
 SMALL = ["--particles", "200", "--grid", "12", "--no-dashboard", "--quiet"]
 HUGE = "10000000000000"
@@ -30,11 +29,9 @@ TIMEOUT = 300
 
 
 def _sources() -> tuple[str, ...]:
-    package = Path(thermo_manifold.__file__).parent
-    roots = ["thermo_manifold.cli", "thermo_manifold.sim.cli", "thermo_manifold.benchmarks_cli",
-             "thermo_manifold.physics.benchmark", "thermo_manifold.reproduce.fault_tables"]
-    return tuple(f"src/{p.relative_to(package.parent).as_posix()}"
-                 for p in import_closure(package, roots))
+    return source_files(["thermo_manifold.cli", "thermo_manifold.sim.cli",
+                         "thermo_manifold.benchmarks_cli", "thermo_manifold.physics.benchmark",
+                         "thermo_manifold.reproduce.fault_tables"])
 
 
 def _command(argv: list[str]) -> list[str]:

@@ -79,4 +79,14 @@ def import_closure(package_dir: Path, roots: Iterable[str]) -> list[Path]:
     return sorted(set(seen.values()))
 
 
-__all__ = ["import_closure", "imported_names", "module_file"]
+def source_files(roots: Iterable[str]) -> tuple[str, ...]:
+    """Repo paths ("src/thermo_manifold/...") of the closure of `roots` in this package: the
+    `sources` of a documented result whose commands import `roots`."""
+    import thermo_manifold
+
+    package = Path(thermo_manifold.__file__).parent
+    return tuple(f"src/{path.relative_to(package.parent).as_posix()}"
+                 for path in import_closure(package, roots))
+
+
+__all__ = ["import_closure", "imported_names", "module_file", "source_files"]

@@ -23,10 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import thermo_manifold
 from thermo_manifold.reporting import format_cell, markdown_table
 from thermo_manifold.reproduce.entry import Entry, command_text, run_cli
-from thermo_manifold.reproduce.imports import import_closure
+from thermo_manifold.reproduce.imports import source_files
 
 SEED = 0
 EXPERIMENTS = ("next_token", "timeseries", "text_diffusion", "mnist_bytes", "image_gen",
@@ -89,11 +88,8 @@ def sources(name: str) -> tuple[str, ...]:
     """The repo files experiment `name` runs: the import closure of the command line and of
     its module (experiments are imported by name, so the closure of the command line alone
     would miss them). An edit to one experiment stales its own table, not the other nine."""
-    package = Path(thermo_manifold.__file__).parent
-    roots = ["thermo_manifold.cli", "thermo_manifold.sensorium.cli",
-             f"thermo_manifold.sensorium.experiments.{name}"]
-    return tuple(f"src/{path.relative_to(package.parent).as_posix()}"
-                 for path in import_closure(package, roots))
+    return source_files(["thermo_manifold.cli", "thermo_manifold.sensorium.cli",
+                         f"thermo_manifold.sensorium.experiments.{name}"])
 
 
 def _experiment_entry(name: str) -> Entry:
