@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from thermo_manifold.agent.mlp_world_model import MLPWorldModel, gaussian_nll
+from thermo_manifold.agent.gaussians import gaussian_nll
+from thermo_manifold.agent.mlp_world_model import MLPWorldModel
 
 F64 = torch.float64
 

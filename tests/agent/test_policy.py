@@ -9,14 +9,12 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from thermo_manifold.agent.policy import (
-    ActionDecoder,
-    GaussianLatentPolicy,
+from thermo_manifold.agent.gaussians import (
     diagonal_gaussian_kl,
     gaussian_entropy,
     gaussian_log_prob,
-    policy_losses,
 )
+from thermo_manifold.agent.policy import ActionDecoder, GaussianLatentPolicy, policy_losses
 
 F64 = torch.float64
 
@@ -97,6 +95,8 @@ def test_policy_samples_within_its_width_bounds_and_is_seeded():
     torch.testing.assert_close(lp1.detach(), gaussian_log_prob(u1, mean, log_std))
     with pytest.raises(ValueError, match="z must have shape"):
         policy(torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="log_std_bounds"):
+        GaussianLatentPolicy(3, 16, torch.Generator(), log_std_bounds=(1.0, -1.0))
 
 
 def test_action_decoder_maps_into_the_box_or_to_logits():

@@ -11,22 +11,11 @@ Boris-BAOAB world model's structure is measured against.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from thermo_manifold.agent.gaussians import BoundedLogStd, gaussian_nll
 from thermo_manifold.agent.layers import check_batch, mlp
-
-LOG_2PI = math.log(2.0 * math.pi)
-
-
-def gaussian_nll(target: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
-                 ) -> torch.Tensor:
-    """-log N(target; mean, diag(exp(log_std)^2)) per row [B]."""
-    z = (target - mean) * torch.exp(-log_std)
-    return (0.5 * z * z + log_std + 0.5 * LOG_2PI).sum(dim=-1)
-
 
 class MLPWorldModel(nn.Module):
     """p(z_{t+1} | z_t, u_t) as a diagonal Gaussian from an MLP of [z_t, u_t]."""
@@ -34,12 +23,8 @@ class MLPWorldModel(nn.Module):
     def __init__(self, latent_dim: int, hidden: int, generator: torch.Generator,
                  log_std_bounds: tuple[float, float] = (-7.0, 2.0)):
         super().__init__()
-        low, high = log_std_bounds
-        if not low < high:
-            raise ValueError(f"log_std_bounds must be (low, high) with low < high; got "
-                             f"{log_std_bounds!r}")
+        self.log_std = BoundedLogStd(log_std_bounds)
         self.latent_dim = latent_dim
-        self.log_std_bounds = (float(low), float(high))
         self.body = mlp([2 * latent_dim, hidden, hidden, 2 * latent_dim], generator)
 
     def forward(self, z: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,8 +32,7 @@ class MLPWorldModel(nn.Module):
         check_batch("z", z, self.latent_dim)
         check_batch("u", u, self.latent_dim)
         change, raw = self.body(torch.cat([z, u], dim=-1)).chunk(2, dim=-1)
-        low, high = self.log_std_bounds
-        return z + change, low + 0.5 * (high - low) * (torch.tanh(raw) + 1.0)
+        return z + change, self.log_std(raw)
 
     def loss(self, z: torch.Tensor, u: torch.Tensor, z_next: torch.Tensor) -> torch.Tensor:
         """Mean Gaussian NLL of the observed next latents."""
@@ -65,4 +49,4 @@ class MLPWorldModel(nn.Module):
         return torch.stack(out)
 
 
-__all__ = ["MLPWorldModel", "gaussian_nll"]
+__all__ = ["MLPWorldModel"]

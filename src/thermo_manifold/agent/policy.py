@@ -10,8 +10,8 @@ The task loss is the score-function (REINFORCE / advantage actor-critic) estimat
 model and critic supply the advantage, and no gradient flows through it. The agent loop chooses
 the advantage (returns minus the critic's value, or a one-step TD error).
 
-The log standard deviation is bounded smoothly, log sigma = lo + (hi - lo) (tanh(s) + 1) / 2, so
-exploration never collapses to zero width or blows up. The action decoder maps the latent force
+The log standard deviation is bounded smoothly (`gaussians.BoundedLogStd`), so exploration never
+collapses to zero width or blows up; the Gaussian formulas are in `gaussians.py`. The action decoder maps the latent force
 to a box [low, high] by a tanh-squashed linear map (continuous control), or to logits over n
 actions (discrete control).
 """
@@ -24,32 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from thermo_manifold.agent.gaussians import BoundedLogStd, gaussian_log_prob
 from thermo_manifold.agent.layers import check_batch, mlp, seeded_linear
-
-LOG_2PI = math.log(2.0 * math.pi)
-
-
-def gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
-                      ) -> torch.Tensor:
-    """log N(u; mean, diag(exp(log_std)^2)) per row [B]."""
-    z = (u - mean) * torch.exp(-log_std)
-    return (-0.5 * z * z - log_std - 0.5 * LOG_2PI).sum(dim=-1)
-
-
-def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
-    """Entropy of a diagonal Gaussian per row [B]: sum_i log sigma_i + 1/2 log(2 pi e)."""
-    return (log_std + 0.5 * (LOG_2PI + 1.0)).sum(dim=-1)
-
-
-def diagonal_gaussian_kl(mean_p: torch.Tensor, log_std_p: torch.Tensor, mean_q: torch.Tensor,
-                         log_std_q: torch.Tensor) -> torch.Tensor:
-    """KL(p || q) of diagonal Gaussians per row [B]:
-    sum_i log(sigma_q / sigma_p) + (sigma_p^2 + (mu_p - mu_q)^2) / (2 sigma_q^2) - 1/2."""
-    var_q = torch.exp(2.0 * log_std_q)
-    terms = (log_std_q - log_std_p
-             + (torch.exp(2.0 * log_std_p) + (mean_p - mean_q) ** 2) / (2.0 * var_q) - 0.5)
-    return terms.sum(dim=-1)
-
 
 @dataclass
 class PolicyLosses:
@@ -91,19 +67,14 @@ class GaussianLatentPolicy(nn.Module):
     def __init__(self, latent_dim: int, hidden: int, generator: torch.Generator,
                  log_std_bounds: tuple[float, float] = (-5.0, 1.0)):
         super().__init__()
-        low, high = log_std_bounds
-        if not low < high:
-            raise ValueError(f"log_std_bounds must be (low, high) with low < high; got "
-                             f"{log_std_bounds!r}")
+        self.log_std = BoundedLogStd(log_std_bounds)
         self.latent_dim = latent_dim
-        self.log_std_bounds = (float(low), float(high))
         self.body = mlp([latent_dim, hidden, hidden, 2 * latent_dim], generator)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_batch("z", z, self.latent_dim)
         mean, raw = self.body(z).chunk(2, dim=-1)
-        low, high = self.log_std_bounds
-        return mean, low + 0.5 * (high - low) * (torch.tanh(raw) + 1.0)
+        return mean, self.log_std(raw)
 
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,5 +113,4 @@ class ActionDecoder(nn.Module):
         return self.low + 0.5 * (self.high - self.low) * (torch.tanh(out) + 1.0)
 
 
-__all__ = ["ActionDecoder", "GaussianLatentPolicy", "PolicyLosses", "diagonal_gaussian_kl",
-           "gaussian_entropy", "gaussian_log_prob", "policy_losses"]
+__all__ = ["ActionDecoder", "GaussianLatentPolicy", "PolicyLosses", "policy_losses"]
