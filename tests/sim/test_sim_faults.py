@@ -6,7 +6,6 @@ the checkpoint it left, must end bit-identical to a run that never failed.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -281,20 +280,6 @@ def test_sigterm_from_outside_keeps_the_run(tmp_path):
     assert summary["stopped"] == "interrupted" and summary["signal"] == "SIGTERM"
     assert load_checkpoint(out)[0]["step"] == summary["steps"] > 0
     assert not (out / "run.lock").exists()
-
-
-@pytest.mark.parametrize("field, value, named", [
-    ("positions", float("nan"), "non-finite positions"), ("heats", float("inf"), "non-finite heats"),
-    ("masses", 0.0, "non-positive masses"), ("masses", -1.0, "non-positive masses")])
-def test_every_step_is_checked_for_values_the_physics_cannot_continue_from(
-        make_simulator, field, value, named):
-    sim = make_simulator(steps=1)
-    sim._check_output(0)  # a fresh state passes
-    broken = getattr(sim.state, field).clone()
-    broken.view(-1)[3] = value
-    sim.state = dataclasses.replace(sim.state, **{field: broken})
-    with pytest.raises(simulator_module.UnstableStep, match=f"step 0 produced {named}"):
-        sim._check_output(0)
 
 
 def test_the_ledger_watch_warns_once_when_energy_explodes_and_names_the_source(make_simulator):

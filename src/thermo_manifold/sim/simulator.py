@@ -18,8 +18,8 @@ and the summary, so `Simulator.resume(DIR)` continues bit-identically on the CPU
 holds the particles, the energy ledger, the run's random generator, the carriers (with their
 generator) and the counters. Only a second signal aborts without a checkpoint.
 
-Failing: an exception inside a step (a physics step that produced non-finite values from an
-unstable config, memory running out as injections grow) rewinds the run to the step boundary
+Failing: an exception inside a step (the physics reporting non-finite values from an unstable
+config, memory running out as injections grow) rewinds the run to the step boundary
 before it, saves that last good step as the checkpoint and writes the summary with the error
 (`stopped: "failed"`), so nothing computed is lost. Each final write is guarded on its own: a
 dashboard that cannot be saved does not cost the checkpoint or the summary.
@@ -101,11 +101,6 @@ class DashboardOptions:
             raise ValueError(f"dashboard_fps must be an integer >= 1; got {self.fps!r}")
         if self.video is not None and not self.enabled:
             raise ValueError("dashboard_video needs the dashboard; drop --no-dashboard")
-
-
-class UnstableStep(ValueError):
-    """A physics step produced non-finite values or non-positive masses: the configuration is
-    unstable at these settings (a user error, reported with exit status 2)."""
 
 
 class _StopSignals:
@@ -405,8 +400,9 @@ class Simulator:
             self.injections.extend(boundary.injections)
 
     def _advance(self) -> None:
-        """One physics step with its injection and carrier tick (the timed part); raises
-        `UnstableStep` when the step produced an invalid state."""
+        """One physics step with its injection and carrier tick (the timed part). The physics
+        checks what its step produced and raises `StateError` for non-finite values (an
+        unstable config), and `record_external` validates the carriers' output."""
         step = self.step
         begin = time.perf_counter()
         if self.schedule.enabled and self.schedule.due(step):
@@ -425,7 +421,6 @@ class Simulator:
                 self.counters["carriers_spawned"] += int(tick.spawned)
                 self.counters["carriers_recycled"] += int(tick.recycled)
                 self.order_parameter = float(tick.order_parameter)
-        self._check_output(step)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - begin
@@ -436,19 +431,6 @@ class Simulator:
         self.collision_pairs = result.collision_pairs
         self.step = step + 1
         self._record_history()
-
-    def _check_output(self, step: int) -> None:
-        """Every field finite and every mass positive, else `UnstableStep` (one reduction a
-        field: the physics may turn an unstable config's values into inf or NaN silently)."""
-        state = self.state
-        bad = [f"non-finite {name}" for name in PARTICLE_FIELDS
-               if not bool(torch.isfinite(getattr(state, name)).all())]
-        if not bool((state.masses > 0).all()):
-            bad.append("non-positive masses")
-        if bad:
-            raise UnstableStep(
-                f"step {step} produced {', '.join(bad)}: the physics is unstable at these "
-                "settings (dt, young_modulus, G, max_speed, ...)")
 
     def _inject(self, step: int) -> None:
         cfg = self.config
@@ -711,8 +693,7 @@ class Simulator:
             summary["error"] = _one_line(failure)
             summary["error_type"] = type(failure).__name__
             # the physics reports an unstable config's first bad step as a StateError
-            summary["user_error"] = isinstance(failure, (UnstableStep, StateError,
-                                                         MemoryError)) or (
+            summary["user_error"] = isinstance(failure, (StateError, MemoryError)) or (
                 isinstance(failure, RuntimeError) and "alloc" in str(failure).lower())
         summary["write_errors"] = write_errors  # a failed summary.json shows in the return
         for name in ("summary.json", "metrics.json"):
@@ -830,4 +811,4 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0][:300]}" if text else type(error).__name__
 
 
-__all__ = ["DashboardOptions", "PARTICLE_FIELDS", "Simulator", "UnstableStep"]
+__all__ = ["DashboardOptions", "PARTICLE_FIELDS", "Simulator"]
