@@ -107,3 +107,36 @@ def test_curl_is_antisymmetric_and_bad_shapes_are_refused():
         critic_losses(critic, z, z, torch.zeros(3, dtype=F64))
     with pytest.raises(ValueError, match="z must have shape"):
         critic.potential(torch.zeros(4, 2, dtype=F64))
+
+
+def test_fields_gives_the_gradient_and_curl_of_one_pass():
+    critic = HodgeCritic(3, 16, torch.Generator().manual_seed(2)).double()
+    z = torch.randn(6, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    grad, curl = critic.fields(z)
+    torch.testing.assert_close(grad, critic.gradient_form(z, create_graph=False))
+    torch.testing.assert_close(curl, critic.curl(z))
+    # the curl by finite differences of A, independently of autograd
+    eps = 1e-6
+    jac = torch.stack([(critic.vector_potential(z + eps * e) - critic.vector_potential(z - eps * e))
+                       / (2 * eps) for e in torch.eye(3, dtype=torch.float64)], dim=1)
+    torch.testing.assert_close(curl, (jac - jac.transpose(-1, -2)).detach(), rtol=1e-6,
+                               atol=1e-8)
+    assert not grad.requires_grad and not curl.requires_grad
+
+
+def test_the_agents_reading_trains_phi_by_td_alone_against_a_target_copy():
+    critic = HodgeCritic(2, 8, torch.Generator().manual_seed(4)).double()
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(16, 2, generator=g, dtype=torch.float64)
+    z_next = z + 0.1 * torch.randn(16, 2, generator=g, dtype=torch.float64)
+    reward = torch.randn(16, generator=g, dtype=torch.float64)
+    discount = torch.full((16,), 0.9, dtype=torch.float64)
+    losses = critic_losses(critic, z, z_next, reward, discount, potential_in_reward=False,
+                           target_potential=lambda x: torch.full(x.shape[:1], 2.0,
+                                                                 dtype=torch.float64))
+    expected_td = (critic.potential(z) - (reward + 0.9 * 2.0)).pow(2).mean()
+    torch.testing.assert_close(losses.td, expected_td)
+    (losses.reward + losses.overlap).backward()
+    # the reward's residual is fitted by A and eta only: Phi's own head gets no gradient
+    assert critic.scalar_head.weight.grad is None
+    assert float(critic.vector_head.weight.grad.abs().sum()) > 0.0

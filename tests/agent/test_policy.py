@@ -56,29 +56,28 @@ def test_zeno_kl_by_hand_and_against_torch():
     assert float(diagonal_gaussian_kl(mp, sp.log(), mp, sp.log()).abs().max()) < 1e-15
 
 
-def test_policy_losses_weight_each_term_and_the_task_gradient_is_reinforces():
+def test_policy_losses_weight_each_term_and_the_task_gradient_is_the_objectives():
     mean = torch.tensor([[0.0], [1.0]], dtype=F64, requires_grad=True)
     log_std = torch.zeros(2, 1, dtype=F64)
-    u = torch.tensor([[0.5], [0.0]], dtype=F64)
-    advantage = torch.tensor([2.0, -1.0], dtype=F64)
-    log_prob = gaussian_log_prob(u, mean, log_std)
+    # a pathwise objective J = -(u - 2)^2 with u = mean (noise 0): dJ/dmean = -2 (mean - 2)
+    objective = -(mean - 2.0).pow(2).sum(-1)
     entropy = gaussian_entropy(log_std)
     kl = torch.tensor([0.2, 0.4], dtype=F64)
-    losses = policy_losses(log_prob, advantage, entropy, kl, entropy_weight=0.5, zeno_weight=2.0)
-    # task = -mean(log pi A): log pi = -(u - mu)^2 / 2 - 1/2 log(2 pi)
-    lp = [-0.125 - 0.5 * math.log(2 * math.pi), -0.5 - 0.5 * math.log(2 * math.pi)]
-    assert float(losses.task.detach()) == pytest.approx(-(lp[0] * 2.0 + lp[1] * -1.0) / 2)
+    losses = policy_losses(objective, entropy, kl, entropy_weight=0.5, zeno_weight=2.0)
+    assert float(losses.task.detach()) == pytest.approx((4.0 + 1.0) / 2)
     assert float(losses.entropy) == pytest.approx(-0.5 * 0.5 * math.log(2 * math.pi * math.e))
     assert float(losses.zeno) == pytest.approx(2.0 * 0.3)
     assert float(losses.total.detach()) == pytest.approx(
         float((losses.task + losses.entropy + losses.zeno).detach()))
     losses.task.backward()
-    # d/dmu of -(1/B) sum A log pi = -(1/B) A (u - mu) / sigma^2
-    torch.testing.assert_close(mean.grad, torch.tensor([[-0.5], [-0.5]], dtype=F64))
-    first = policy_losses(log_prob.detach(), advantage, entropy, None)
+    # d/dmean of -(1/B) sum J = (1/B) 2 (mean - 2)
+    torch.testing.assert_close(mean.grad, torch.tensor([[-2.0], [-1.0]], dtype=F64))
+    first = policy_losses(objective.detach(), entropy, None)
     assert float(first.zeno) == 0.0
     with pytest.raises(ValueError, match="zeno_weight"):
-        policy_losses(log_prob.detach(), advantage, entropy, kl, zeno_weight=-1.0)
+        policy_losses(objective.detach(), entropy, kl, zeno_weight=-1.0)
+    with pytest.raises(ValueError, match="one shape"):
+        policy_losses(objective.detach(), entropy[:1], kl)
 
 
 def test_policy_samples_within_its_width_bounds_and_is_seeded():
@@ -89,27 +88,33 @@ def test_policy_samples_within_its_width_bounds_and_is_seeded():
         mean, log_std = policy(z)
     assert mean.shape == log_std.shape == (64, 3)
     assert float(log_std.min()) >= -2.0 and float(log_std.max()) <= 0.5
-    u1, lp1 = policy.sample(z, torch.Generator().manual_seed(5))
-    u2, lp2 = policy.sample(z, torch.Generator().manual_seed(5))
-    assert torch.equal(u1, u2) and torch.equal(lp1, lp2) and not u1.requires_grad
-    torch.testing.assert_close(lp1.detach(), gaussian_log_prob(u1, mean, log_std))
+    u1, m1, s1 = policy.rsample(z, torch.Generator().manual_seed(5))
+    u2, _, _ = policy.rsample(z, torch.Generator().manual_seed(5))
+    assert torch.equal(u1, u2) and u1.requires_grad  # reparameterised: u carries the gradient
+    torch.testing.assert_close(m1.detach(), mean)
+    eps = torch.randn(64, 3, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(u1.detach(), mean + torch.exp(log_std) * eps)
+    u1.sum().backward()
+    assert all(p.grad is not None for p in policy.parameters())
     with pytest.raises(ValueError, match="z must have shape"):
         policy(torch.zeros(4, 2))
     with pytest.raises(ValueError, match="log_std_bounds"):
         GaussianLatentPolicy(3, 16, torch.Generator(), log_std_bounds=(1.0, -1.0))
 
 
-def test_action_decoder_maps_into_the_box_or_to_logits():
+def test_action_decoder_maps_force_components_into_the_box_or_to_logits():
     g = torch.Generator().manual_seed(0)
-    box = ActionDecoder(3, g, action_dim=1, low=-2.0, high=2.0)
+    box = ActionDecoder(3, action_dim=1, low=-2.0, high=2.0)
+    u = torch.randn(100, 3, generator=g) * 3
     with torch.no_grad():
-        actions = box(torch.randn(100, 3, generator=g) * 100)
+        actions = box(u)
     assert actions.shape == (100, 1) and float(actions.abs().max()) <= 2.0
-    with torch.no_grad():
-        box.linear.weight.zero_()
-        box.linear.bias.zero_()
-        assert float(box(torch.zeros(1, 3))) == 0.0  # the middle of the box
-    logits = ActionDecoder(3, g, num_actions=2)(torch.zeros(5, 3))
-    assert logits.shape == (5, 2)
+    # action = low + (high - low) (tanh(u_0) + 1) / 2: the first force component alone
+    torch.testing.assert_close(actions[:, 0], -2.0 + 2.0 * (torch.tanh(u[:, 0]) + 1.0))
+    assert float(box(torch.zeros(1, 3))) == 0.0  # the middle of the box
+    logits = ActionDecoder(3, num_actions=2)(u)
+    torch.testing.assert_close(logits, u[:, :2])
     with pytest.raises(ValueError, match="exactly one"):
-        ActionDecoder(3, g)
+        ActionDecoder(3)
+    with pytest.raises(ValueError, match="outputs"):
+        ActionDecoder(3, num_actions=4)

@@ -1,4 +1,6 @@
-"""`thermo-manifold agent`: the field-theory agent's commands (part 1: `topoencoder`)."""
+"""`thermo-manifold agent`: the field-theory agent's commands: `topoencoder` (the atlas against
+VQ-VAE and an autoencoder) and `control` (the agent against an MLP world model and a scalar
+critic on a control task)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,29 @@ def build_parser() -> OneLineParser:
     topo.add_argument("--threads", type=int_at_least(1), default=1,
                       help="torch intra-op threads (1 is fastest for these small models)")
     topo.add_argument("--quiet", action="store_true", help="no progress bar or summary lines")
+
+    control = commands.add_parser(
+        "control", help="the field-theory agent vs an MLP world model + scalar critic",
+        description="train the field-theory agent, the baseline and a random policy on a "
+                    "control task; report returns, world-model and critic errors")
+    control.add_argument("--task", required=True, metavar="TASK",
+                         help="curl | pendulum | cartpole | mountaincar (the last three need "
+                              "gymnasium: pip install -e \".[control]\")")
+    control.add_argument("--quick", action="store_true",
+                         help="a short run on one seed (under a minute)")
+    control.add_argument("--seed", type=int_at_least(0), default=0, help="the first seed")
+    control.add_argument("--seeds", type=int_at_least(1), default=None,
+                         help="how many seeds (default 3, or 1 with --quick)")
+    control.add_argument("--env-steps", type=int_at_least(2), default=None,
+                         help="environment steps per agent (default: curl 4000, pendulum 6000, "
+                              "cartpole 3000, mountaincar 4000; 600 with --quick)")
+    control.add_argument("--jobs", type=int_at_least(1), default=1,
+                         help="processes to train on (one agent and seed each; the results do "
+                              "not depend on it)")
+    control.add_argument("--out", metavar="DIR", default="runs/control")
+    control.add_argument("--threads", type=int_at_least(1), default=1,
+                         help="torch intra-op threads (1 is fastest for these small models)")
+    control.add_argument("--quiet", action="store_true", help="no progress bar")
     return agent
 
 
@@ -49,8 +74,49 @@ def _dataset(values: list[str]) -> tuple[str, str | None]:
     return name, None
 
 
+def _control(args) -> int:
+    import dataclasses
+
+    import torch
+
+    from thermo_manifold.agent.control import ControlConfig
+    from thermo_manifold.agent.control_experiment import run_control
+    from thermo_manifold.agent.control_tasks import TASKS, TaskUnavailable, make_task
+
+    if args.task not in TASKS:
+        raise UserError(f"--task: unknown task {args.task!r}; choose one of {', '.join(TASKS)}")
+    try:
+        make_task(args.task)
+    except TaskUnavailable as error:
+        raise UserError(f"--task {args.task}: {error}") from None
+    cfg = ControlConfig.quick() if args.quick else ControlConfig.for_task(args.task)
+    if args.env_steps is not None:
+        random_steps = min(cfg.random_steps, args.env_steps // 2)
+        cfg = dataclasses.replace(cfg, env_steps=args.env_steps, random_steps=max(1, random_steps))
+    seeds = list(range(args.seed, args.seed + (args.seeds or (1 if args.quick else 3))))
+    from thermo_manifold.preflight import writable_directory
+
+    try:
+        writable_directory(args.out, "--out")
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        metrics = run_control(args.task, cfg, seeds, args.out, quiet=args.quiet,
+                              workers=args.jobs)
+    finally:
+        torch.set_num_threads(threads)
+    if not args.quiet:
+        print(metrics["table"], end="")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
+    if args.command == "control":
+        return _control(args)
     name, path = _dataset(args.dataset)
     import torch
 

@@ -96,13 +96,31 @@ class HodgeCritic(nn.Module):
         return torch.autograd.grad(phi.sum(), z, create_graph=create_graph)[0]
 
     def jacobian(self, z: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
-        """dA_j / dz_i as [B, D, D] (row i: derivative direction, column j: component)."""
+        """dA_j / dz_i as [B, D, D] (row i: derivative direction, column j: component); one
+        batched backward pass over the D components."""
         z = z if z.requires_grad else z.detach().requires_grad_(True)
         a = self.vector_potential(z)
-        rows = [torch.autograd.grad(a[:, j].sum(), z, create_graph=create_graph,
-                                    retain_graph=True)[0]
-                for j in range(self.latent_dim)]
-        return torch.stack(rows, dim=-1)
+        d = self.latent_dim
+        basis = torch.eye(d, dtype=a.dtype, device=a.device)[:, None, :].expand(d, *a.shape)
+        rows = torch.autograd.grad(a, z, grad_outputs=basis, create_graph=create_graph,
+                                   is_grads_batched=True)[0]          # [D (component), B, D]
+        return rows.permute(1, 2, 0)
+
+    def fields(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(grad Phi [B, D], F = dA [B, D, D]) at z, detached, from one forward pass and one
+        batched backward pass over Phi and the D components of A (what the world model
+        reads)."""
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            hidden = self.backbone(z)
+            outputs = torch.cat([self.scalar_head(hidden), self.vector_head(hidden)], dim=-1)
+            rows = self.latent_dim + 1
+            basis = torch.eye(rows, dtype=z.dtype, device=z.device)[:, None, :].expand(
+                rows, *outputs.shape)
+            grads = torch.autograd.grad(outputs, z, grad_outputs=basis,
+                                        is_grads_batched=True)[0]      # [1 + D, B, D]
+        jac = grads[1:].permute(1, 2, 0)
+        return grads[0], jac - jac.transpose(-1, -2)
 
     def curl(self, z: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
         """F = dA [B, D, D], F_ij = d_i A_j - d_j A_i (antisymmetric)."""
@@ -122,25 +140,36 @@ class HodgeCritic(nn.Module):
 
 
 def critic_losses(critic: HodgeCritic, z: torch.Tensor, z_next: torch.Tensor,
-                  reward: torch.Tensor, gamma: float = 0.99,
+                  reward: torch.Tensor, gamma: float | torch.Tensor = 0.99,
                   metric_inverse: torch.Tensor | None = None,
-                  chart_weights: torch.Tensor | None = None) -> CriticLosses:
-    """The critic's losses on transitions z -> z_next [B, D] with rewards [B] (module doc)."""
+                  chart_weights: torch.Tensor | None = None,
+                  potential_in_reward: bool = True,
+                  target_potential=None) -> CriticLosses:
+    """The critic's losses on transitions z -> z_next [B, D] with rewards [B] (module doc).
+
+    `gamma` may be [B] (0 where an episode terminated). `potential_in_reward=False` holds grad
+    Phi fixed in the reward term, so only A and eta fit the reward's residual after it (the
+    seed's "non-integrable residual"), and Phi is trained by the TD term alone: the agent's
+    reading, where Phi is the value. `target_potential` (a function of z) gives the TD
+    target's Phi(z') (a slowly moving copy of the critic); by default the critic's own Phi,
+    held fixed."""
     check_batch("z_next", z_next, critic.latent_dim)
     if reward.shape != (z.shape[0],):
         raise ValueError(f"reward must have shape [{z.shape[0]}]; got {tuple(reward.shape)}")
     mid = (0.5 * (z + z_next)).detach().requires_grad_(True)
     step = z_next - z
     parts = critic.reward_form(mid, chart_weights)
-    modelled = sum(parts.values())
+    gradient = parts["gradient"] if potential_in_reward else parts["gradient"].detach()
+    modelled = gradient + parts["solenoidal"] + parts["harmonic"]
     reward_loss = (reward - (modelled * step).sum(-1)).pow(2).mean()
     gauge = critic.divergence(mid).pow(2).mean()
     # Orthogonality of the parts over the batch (module doc): <grad Phi, A>, and the means of
     # A and grad Phi (a constant 1-form belongs to the harmonic head).
-    cross = (parts["gradient"] * parts["solenoidal"]).sum(-1).mean()
+    cross = (gradient * parts["solenoidal"]).sum(-1).mean()
     overlap = (cross.pow(2) + parts["solenoidal"].mean(0).pow(2).sum()
-               + parts["gradient"].mean(0).pow(2).sum())
-    value, value_next = critic.potential(z), critic.potential(z_next).detach()
+               + gradient.mean(0).pow(2).sum())
+    value = critic.potential(z)
+    value_next = (target_potential or critic.potential)(z_next).detach()
     td = (value - (reward + gamma * value_next)).pow(2).mean()
     grad_phi = parts["gradient"]
     inverse = (metric_inverse if metric_inverse is not None

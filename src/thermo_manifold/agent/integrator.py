@@ -61,8 +61,8 @@ def _curl_at(curl: torch.Tensor | Field | None, z: torch.Tensor) -> torch.Tensor
     return curl(z) if callable(curl) else curl
 
 
-def boris_rotation(p: torch.Tensor, curl: torch.Tensor, metric: torch.Tensor, beta: float,
-                   h: float) -> torch.Tensor:
+def boris_rotation(p: torch.Tensor, curl: torch.Tensor, metric: torch.Tensor,
+                   beta: float | torch.Tensor, h: float) -> torch.Tensor:
     """p [B, D] after the Lorentz term beta F G^-1 p acts for time h, as the Cayley (Boris)
     rotation of q = G^-1/2 p; `curl` F is [D, D] or [B, D, D] and antisymmetric, `metric` is G's
     diagonal [D]. p^T G^-1 p is unchanged up to round-off."""
@@ -78,14 +78,15 @@ def boris_rotation(p: torch.Tensor, curl: torch.Tensor, metric: torch.Tensor, be
 
 def kick(z: torch.Tensor, p: torch.Tensor, grad_potential: Field,
          control: torch.Tensor | None, curl: torch.Tensor | Field | None,
-         metric: torch.Tensor, beta: float, h: float) -> torch.Tensor:
+         metric: torch.Tensor, beta: float | torch.Tensor, h: float) -> torch.Tensor:
     """B over time h: half of (-grad Phi(z) + u), the Boris rotation, the other half."""
     force = -grad_potential(z)
     if control is not None:
         force = force + control
     p = p + 0.5 * h * force
     f = _curl_at(curl, z)
-    if f is not None and beta != 0.0:
+    # A learned coupling (a tensor) always rotates, so its gradient flows even at beta = 0.
+    if f is not None and (isinstance(beta, torch.Tensor) or beta != 0.0):
         p = boris_rotation(p, f, metric, beta, h)
     return p + 0.5 * h * force
 

@@ -13,6 +13,7 @@ from thermo_manifold.reproduce.entry import Entry
 MODULES = (
     "thermo_manifold.reproduce.graph_tables",
     "thermo_manifold.reproduce.agent_tables",
+    "thermo_manifold.reproduce.control_tables",
     "thermo_manifold.reproduce.papers_tables",
     "thermo_manifold.reproduce.physics_tables",
     "thermo_manifold.reproduce.contact_tables",
