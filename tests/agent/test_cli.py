@@ -16,17 +16,29 @@ def test_quick_digits_run_writes_table_metrics_and_figure(tmp_path):
                  "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     models = metrics["models"]
-    assert set(models) == {"TopoEncoder", "VQ-VAE", "Autoencoder"}
+    assert set(models) == {"TopoEncoder", "VQ-VAE", "VQ-VAE, 10 codes", "Autoencoder"}
     for name, row in models.items():
-        assert row["test_recon_mse"] > 0 and 0 <= row["classifier_accuracy"] <= 1
+        assert row["mse"] > 0 and 0 <= row["classifier_accuracy"] <= 1
         assert len(row["history"]["test_recon"]) == 3
     assert models["TopoEncoder"]["ami_chart"] is not None and models["Autoencoder"]["ami_code"] is None
-    assert 1 <= models["TopoEncoder"]["code_perplexity"] <= 80
+    assert 1 <= models["TopoEncoder"]["perplexity_code"] <= 80
     table = (out / "tables" / "topoencoder.md").read_text()
     assert "TopoEncoder" in table and "VQ-VAE" in table and "Autoencoder" in table
     assert (out / "tables" / "topoencoder.tex").read_text().count(r"\\") >= 4
     assert not image_is_blank(out / "figures" / "loss_curves.png")
-    assert json.loads((out / "config.json").read_text())["n_test"] == 359  # round(0.2 * 1797)
+    # --quick shrinks digits too: 600 training samples and a quarter as many test samples
+    assert json.loads((out / "config.json").read_text())["n_test"] == 150
+    topo = models["TopoEncoder"]
+    assert topo["mse_hard"] > 0 and 0 <= topo["tau_floor_fraction"] <= 1
+    assert 0 <= topo["router_agreement"] <= 1
+    assert models["VQ-VAE"]["mse_hard"] == models["VQ-VAE"]["mse"]
+    assert models["Autoencoder"]["mse_hard"] is None
+
+
+def test_a_limit_below_the_class_count_per_cluster_still_runs(tmp_path):
+    # 36 samples leave 9 test samples for 10 classes: k-means takes at most 9 clusters
+    assert main(["agent", "topoencoder", "--dataset", "digits", "--limit", "36", "--epochs", "1",
+                 "--out", str(tmp_path / "small"), "--quiet"]) == 0
 
 
 def test_atlas2d_run_draws_the_charts(tmp_path):

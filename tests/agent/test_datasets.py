@@ -106,3 +106,23 @@ def test_atlas2d_transitions_follow_their_actions(generator):
 def test_unknown_dataset_name():
     with pytest.raises(DatasetError, match="digits, mnist-idx, atlas2d"):
         load_dataset("cifar", make_generator(0))
+
+
+def test_mnist_idx_refuses_what_would_fail_later(tmp_path):
+    # a file where the directory belongs
+    images, _ = _write_mnist(tmp_path, 20)
+    with pytest.raises(DatasetError, match="is a file"):
+        load_mnist_idx(tmp_path / "train-images-idx3-ubyte", make_generator(0))
+    # test images of another size than the training images
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((4, 4, 4), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(4, dtype=np.uint8))
+    with pytest.raises(DatasetError, match="4x4 images but .* 6x5"):
+        load_mnist_idx(tmp_path, make_generator(0))
+    # labels that are not 0..K-1 would silently build one chart per missing value
+    sparse = tmp_path / "sparse"
+    sparse.mkdir()
+    write_idx(sparse / "train-images-idx3-ubyte", images)
+    write_idx(sparse / "train-labels-idx1-ubyte",
+              np.where(np.arange(20) % 2 == 0, 0, 200).astype(np.uint8))
+    with pytest.raises(DatasetError, match=r"0..K-1.*2 distinct values \[0, 200\]"):
+        load_mnist_idx(sparse, make_generator(0))

@@ -46,22 +46,29 @@ def test_reading_counts_seeds_where_the_learner_beats_pruning():
             "1 (range 0.5–2), 50-step 4; the sparse learner is better on 2 of 3 seeds.") in reading
 
 
-def _models(topo_mse: float, vq_mse: float, topo_acc: float, vq_acc: float) -> dict:
-    return {"VQ-VAE": {"test_recon_mse": vq_mse, "classifier_accuracy": vq_acc, "ami_code": 0.5},
-            "Autoencoder": {"test_recon_mse": 0.001, "classifier_accuracy": 0.99},
-            "TopoEncoder": {"test_recon_mse": topo_mse, "classifier_accuracy": topo_acc,
-                            "ami_chart": 0.6}}
+def _models(topo_mse: float, vq_mse: float, topo_acc: float, vq_acc: float,
+            topo_code: float, topo_hard: float) -> dict:
+    return {"VQ-VAE": {"mse": vq_mse, "mse_hard": vq_mse, "classifier_accuracy": vq_acc,
+                       "ami_code": 0.5},
+            "VQ-VAE, 10 codes": {"mse": 0.05, "mse_hard": 0.05, "classifier_accuracy": 0.5,
+                                 "ami_code": 0.55},
+            "Autoencoder": {"mse": 0.001, "classifier_accuracy": 0.99},
+            "TopoEncoder": {"mse": topo_mse, "mse_hard": topo_hard, "classifier_accuracy": topo_acc,
+                            "ami_chart": 0.6, "ami_code": topo_code}}
 
 
 def test_agent_reading_counts_each_comparison_seed_by_seed():
-    runs = {"0": {"models": _models(0.01, 0.02, 0.9, 0.8)},
-            "1": {"models": _models(0.03, 0.02, 0.7, 0.8)}}
+    runs = {"0": {"models": _models(0.01, 0.02, 0.9, 0.8, topo_code=0.6, topo_hard=0.1)},
+            "1": {"models": _models(0.03, 0.02, 0.7, 0.8, topo_code=0.4, topo_hard=0.01)}}
     text = agent_tables._reading(runs)
-    assert "lower test MSE) on 1 of 2 seeds; its detached classifier is more accurate on 1 of 2" in text
-    assert "(AMI code) on 2 of 2." in text
-    assert "lowest test MSE on 2 of 2 seeds and the most accurate classifier on 2 of 2." in text
+    assert "(AMI code) than the VQ-VAE's codes on 1 of 2 seeds" in text
+    assert "decoded from the code alone it reconstructs better (MSE, hard code) on 1 of 2" in text
+    assert "with its continuous parts (MSE, soft) on 1 of 2." in text
+    assert "(VQ-VAE, 10 codes): AMI chart above its AMI code on 2 of 2 seeds." in text
+    assert "lowest (soft) MSE on 2 of 2 seeds and the most accurate classifier on 2 of 2." in text
 
 
 def test_agent_tables_put_the_learner_first_whatever_order_was_stored():
-    assert agent_tables.ordered(["VQ-VAE", "Autoencoder", "TopoEncoder+sup", "TopoEncoder"]) == [
-        "TopoEncoder", "TopoEncoder+sup", "VQ-VAE", "Autoencoder"]
+    assert agent_tables.ordered(["VQ-VAE", "Autoencoder", "VQ-VAE, 10 codes", "TopoEncoder+sup",
+                                 "TopoEncoder"]) == [
+        "TopoEncoder", "TopoEncoder+sup", "VQ-VAE", "VQ-VAE, 10 codes", "Autoencoder"]

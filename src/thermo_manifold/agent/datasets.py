@@ -127,6 +127,9 @@ def load_mnist_idx(directory: str | Path, generator: torch.Generator, test_fract
     (optionally .gz, or with '.' instead of '-idx'); t10k-* files, when present, are the test split.
     `limit` keeps `limit` training and limit // 4 test samples (after a seeded shuffle)."""
     directory = Path(directory)
+    if directory.is_file():
+        raise DatasetError(f"mnist-idx needs the directory that holds the IDX files; "
+                           f"{str(directory)!r} is a file")
     if not directory.is_dir():
         raise DatasetError(f"mnist-idx directory {str(directory)!r} does not exist")
     train_images = _find(directory, "train-images-idx3-ubyte")
@@ -146,14 +149,23 @@ def load_mnist_idx(directory: str | Path, generator: torch.Generator, test_fract
     x, y, image_shape = load(train_images, train_labels)
     test_images, test_labels = _find(directory, "t10k-images-idx3-ubyte"), _find(directory, "t10k-labels-idx1-ubyte")
     if test_images is not None and test_labels is not None:
-        x_test, y_test, _ = load(test_images, test_labels)
+        x_test, y_test, test_shape = load(test_images, test_labels)
+        if test_shape != image_shape:
+            raise DatasetError(f"{test_images.name} holds {test_shape[0]}x{test_shape[1]} images "
+                               f"but {train_images.name} {image_shape[0]}x{image_shape[1]}; "
+                               "the test images must have the training images' size")
         order, order_test = (torch.randperm(x.shape[0], generator=generator),
                              torch.randperm(x_test.shape[0], generator=generator))
         x_train, y_train = x[order], y[order]
         x_test, y_test = x_test[order_test], y_test[order_test]
     else:
         x_train, y_train, x_test, y_test, _, _ = _split(x, y, test_fraction, generator)
-    num_classes = int(max(int(y_train.max()), int(y_test.max())) + 1)
+    present = sorted(set(y_train.tolist()) | set(y_test.tolist()))
+    if present != list(range(len(present))):
+        shown = present if len(present) <= 12 else [*present[:6], "...", *present[-3:]]
+        raise DatasetError(f"labels must be the integers 0..K-1, each present (one chart per "
+                           f"class); got {len(present)} distinct values {shown}")
+    num_classes = len(present)
     data = Dataset("mnist-idx", x_train, y_train, x_test, y_test, num_classes,
                    image_shape=image_shape)
     return data if limit is None else _limit(data, limit)

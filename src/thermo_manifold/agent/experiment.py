@@ -22,8 +22,9 @@ from thermo_manifold.agent.training import evaluate, make_classifier, train_mode
 from thermo_manifold.device import make_generator
 from thermo_manifold.reporting import RunDirectory, headless_pyplot
 
-TABLE_COLUMNS = ("model", "params", "test_recon_mse", "ami_chart", "ami_code", "ami_kmeans",
-                 "chart_perplexity", "code_perplexity", "classifier_accuracy")
+TABLE_COLUMNS = ("model", "params", "mse", "mse_hard", "ami_chart", "ami_code", "ami_kmeans",
+                 "perplexity_chart", "perplexity_code", "tau_floor_fraction", "router_agreement",
+                 "classifier_accuracy")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ def atlas_config_for(data: Dataset) -> AtlasConfig:
 
 def build_models(data: Dataset, atlas: AtlasConfig, train: TrainConfig, seed: int,
                  supervised: bool = False) -> list[torch.nn.Module]:
-    """TopoEncoder (and a supervised one when asked), then VQ-VAE and autoencoder at its size."""
+    """TopoEncoder (and a supervised one when asked), then two VQ-VAEs and an autoencoder at its
+    size."""
     topo = TopoEncoder(atlas, train, make_generator(seed), data.num_classes, data.action_dim)
     models: list[torch.nn.Module] = [topo]
     if supervised:
@@ -58,10 +60,15 @@ def build_models(data: Dataset, atlas: AtlasConfig, train: TrainConfig, seed: in
         sup.name = "TopoEncoder+sup"
         models.append(sup)
     target = topo.atlas_parameter_count()
-    codes = atlas.num_charts * atlas.codes_per_chart
-    models.append(VQVAE(atlas.input_dim, atlas.latent_dim,
-                        matching_width(target, atlas.input_dim, atlas.latent_dim, codes), codes,
-                        make_generator(seed), beta=atlas.beta))
+    # Two VQ-VAEs: one with the atlas' N_c x K_c codes (its code AMI against the atlas' (chart,
+    # code) ids, at equal code counts) and one with N_c codes (against the atlas' chart ids).
+    for codes, name in ((atlas.num_charts * atlas.codes_per_chart, "VQ-VAE"),
+                        (atlas.num_charts, f"VQ-VAE, {atlas.num_charts} codes")):
+        vq = VQVAE(atlas.input_dim, atlas.latent_dim,
+                   matching_width(target, atlas.input_dim, atlas.latent_dim, codes), codes,
+                   make_generator(seed), beta=atlas.beta)
+        vq.name = name
+        models.append(vq)
     models.append(PlainAutoencoder(atlas.input_dim, atlas.latent_dim,
                                    matching_width(target, atlas.input_dim, atlas.latent_dim),
                                    make_generator(seed)))
@@ -115,8 +122,8 @@ def run_topoencoder(spec: ExperimentSpec, out: str | Path, device: torch.device,
     """Train and evaluate all models; write the run directory; return metrics.json's content."""
     data_generator = make_generator(spec.seed)
     limit = spec.limit
-    if spec.quick and limit is None:
-        limit = 1200 if spec.dataset in ("atlas2d", "mnist-idx") else None
+    if spec.quick and limit is None:  # "a small split": digits shrinks too
+        limit = 1200 if spec.dataset in ("atlas2d", "mnist-idx") else 600
     data = load_dataset(spec.dataset, data_generator, spec.data_path, limit)
     epochs = min(spec.epochs, 3) if spec.quick else spec.epochs
     train = TrainConfig(epochs=epochs, learned_precisions=spec.learned_precisions)
@@ -138,7 +145,7 @@ def run_topoencoder(spec: ExperimentSpec, out: str | Path, device: torch.device,
         # n/a where a model has no charts or codes (None stays None in metrics.json).
         rows.append({"model": model.name, **{k: "n/a" if v is None else v for k, v in result.items()}})
         if not quiet:
-            print(f"{model.name:>16}: test MSE {result['test_recon_mse']:.4f}  "
+            print(f"{model.name:>16}: test MSE {result['mse']:.4f}  "
                   f"acc {result['classifier_accuracy']:.3f}")
     caption = (f"{data.name}: held-out test split (n={data.x_test.shape[0]}), {epochs} epochs, "
                f"seed {spec.seed}")

@@ -19,7 +19,7 @@ from torch import nn
 from thermo_manifold.agent.config import TrainConfig
 from thermo_manifold.agent.datasets import Dataset
 from thermo_manifold.agent.losses import InvariantChartClassifier
-from thermo_manifold.agent.model import Batch
+from thermo_manifold.agent.model import Batch, TopoEncoder
 
 
 @dataclass
@@ -112,13 +112,23 @@ def perplexity(ids: np.ndarray) -> float:
 @torch.no_grad()
 def evaluate(model: nn.Module, classifier: InvariantChartClassifier, data: Dataset,
              device: torch.device, seed: int, batch_size: int = 1024) -> dict[str, float | None]:
-    """Held-out metrics: reconstruction MSE, AMI of charts/codes and of k-means on the latent with
-    the labels, code perplexity, classifier accuracy."""
+    """Held-out metrics (None where a model has no such part):
+
+    mse (the model's own output), mse_hard (decoded from the discrete code alone: the
+    TopoEncoder's argmax chart centre plus its code, `atlas_metrics`; a VQ-VAE's output is
+    already that; an autoencoder has none), ami_chart, ami_code (with the labels), ami_kmeans
+    (k-means on the classifier's latent, k = the classes, at most the test samples),
+    perplexity_chart, perplexity_code, tau_floor_fraction (share of encoder and decoder
+    routings at the temperature floor), router_agreement (encoder chart = decoder chart),
+    classifier_accuracy."""
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import adjusted_mutual_info_score
 
+    from thermo_manifold.agent.atlas_metrics import atlas_code_readout
+
     model.eval()
+    atlas = isinstance(model, TopoEncoder)
     parts = defaultdict(list)
     for start in range(0, data.x_test.shape[0], batch_size):
         x = data.x_test[start:start + batch_size].to(device)
@@ -130,26 +140,41 @@ def evaluate(model: nn.Module, classifier: InvariantChartClassifier, data: Datas
             parts["chart"].append(out.chart.cpu())
         if out.code is not None:
             parts["code"].append(out.code.cpu())
+        if atlas:
+            hard = atlas_code_readout(model, x)
+            parts["sq_hard"].append(float((hard.x_hard - x).pow(2).sum()))
+            parts["at_floor"] += [hard.enc_at_floor.cpu(), hard.dec_at_floor.cpu()]
+            parts["agree"].append(hard.agree.cpu())
     model.train()
     labels = data.y_test.numpy()
     latent = torch.cat(parts["latent"]).double().numpy()
+    clusters = min(data.num_classes, latent.shape[0])
     with warnings.catch_warnings():  # a collapsed latent has fewer distinct points than clusters
         warnings.simplefilter("ignore", ConvergenceWarning)
-        kmeans = KMeans(n_clusters=data.num_classes, n_init=4, random_state=seed).fit(latent)
+        kmeans = KMeans(n_clusters=clusters, n_init=4, random_state=seed).fit(latent)
+    mse = sum(parts["sq"]) / data.x_test.numel()
     metrics: dict[str, float | None] = {
-        "test_recon_mse": sum(parts["sq"]) / data.x_test.numel(),
-        "ami_chart": None, "chart_perplexity": None, "ami_code": None, "code_perplexity": None,
+        "mse": mse, "mse_hard": None,
+        "ami_chart": None, "ami_code": None,
         "ami_kmeans": float(adjusted_mutual_info_score(labels, kmeans.labels_)),
+        "perplexity_chart": None, "perplexity_code": None,
+        "tau_floor_fraction": None, "router_agreement": None,
         "classifier_accuracy": float((torch.cat(parts["pred"]).numpy() == labels).mean()),
     }
     if parts["chart"]:
         charts = torch.cat(parts["chart"]).numpy()
         metrics["ami_chart"] = float(adjusted_mutual_info_score(labels, charts))
-        metrics["chart_perplexity"] = perplexity(charts)
+        metrics["perplexity_chart"] = perplexity(charts)
     if parts["code"]:
         codes = torch.cat(parts["code"]).numpy()
         metrics["ami_code"] = float(adjusted_mutual_info_score(labels, codes))
-        metrics["code_perplexity"] = perplexity(codes)
+        metrics["perplexity_code"] = perplexity(codes)
+        if not atlas:  # a VQ-VAE decodes its code alone: its output is the hard one
+            metrics["mse_hard"] = mse
+    if atlas:
+        metrics["mse_hard"] = sum(parts["sq_hard"]) / data.x_test.numel()
+        metrics["tau_floor_fraction"] = float(torch.cat(parts["at_floor"]).double().mean())
+        metrics["router_agreement"] = float(torch.cat(parts["agree"]).double().mean())
     return metrics
 
 

@@ -12,7 +12,11 @@ from thermo_manifold.reproduce.entry import Entry, command_text, run_cli
 from thermo_manifold.reproduce.imports import source_files
 
 TASKS = ("curl", "pendulum", "cartpole", "mountaincar")
-SOURCES = source_files(["thermo_manifold.cli", "thermo_manifold.agent.cli"])
+# The command-line file and the closure of the control experiment (not the TopoEncoder's
+# modules, which `agent topoencoder` imports through the same command-line file).
+SOURCES = tuple(sorted({*source_files(["thermo_manifold.cli",
+                                       "thermo_manifold.agent.control_experiment"]),
+                        "src/thermo_manifold/agent/cli.py"}))
 
 
 def _argv(task: str, quick: bool, out: str) -> list[str]:
