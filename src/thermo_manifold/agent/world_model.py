@@ -13,7 +13,8 @@ Phi and F = dA come from the Hodge critic (`critic.HodgeCritic`, detached: the w
 not train the critic), kappa and beta are learned couplings that start at 0 (so an untrained
 model is an integrator of the learned force alone, and the data decide how much of the critic's
 field moves the latent), C is a learned control matrix (starting at 0.1 I: u is a force in the
-tangent space), and the friction gamma = softplus(.) is learned (starting at 0.1).
+tangent space), and the friction gamma = softplus(.) is learned (starting at 3: see
+`__init__`).
 The three heads, one cross-attention head each:
 
     query_k  = W_q,k [z, u] + Gamma_k (z (x) z)                       geodesic (Christoffel) terms
@@ -131,7 +132,7 @@ class CovariantAttentionWorldModel(nn.Module):
     functions of z giving grad Phi [B, D] and F [B, D, D] (the critic's), or None."""
 
     def __init__(self, latent_dim: int, key_dim: int, generator: torch.Generator,
-                 h: float = 1.0, friction: float = 0.1, control_gain: float = 0.1,
+                 h: float = 1.0, friction: float = 3.0, control_gain: float = 0.1,
                  log_temperature_bounds: tuple[float, float] = (-12.0, 2.0)):
         super().__init__()
         if not (h > 0 and friction > 0):
@@ -141,7 +142,10 @@ class CovariantAttentionWorldModel(nn.Module):
         # C starts as a small multiple of the identity (u is a force in the tangent space; a
         # unit force per step would throw a latent of order one across its range).
         self.control = nn.Parameter(control_gain * torch.eye(latent_dim))
-        # gamma = softplus(raw) > 0, learned: how much of its velocity the latent keeps.
+        # gamma = softplus(raw) > 0, learned: how much of its velocity the latent keeps. It
+        # starts high (c = exp(-3) = 0.05, nearly first order): when the observations already
+        # hold velocities (every control task here), the finite-difference momentum of z counts
+        # them twice, and a model that starts with little persistence learns the rest.
         self.friction_raw = nn.Parameter(torch.tensor(math.log(math.expm1(friction))))
         self.potential_coupling = nn.Parameter(torch.zeros(()))  # kappa
         self.lorentz_coupling = nn.Parameter(torch.zeros(()))    # beta
