@@ -16,8 +16,10 @@ from thermo_manifold.agent.model import Readout, TopoEncoder
 from thermo_manifold.agent.training import evaluate
 
 
-def _data(classes: int = 4, per_class: int = 6, dim: int = 5) -> Dataset:
-    labels = torch.arange(classes).repeat_interleave(per_class)
+def _data(classes: int = 4, per_class=6, dim: int = 5) -> Dataset:
+    counts = torch.as_tensor(per_class).expand(classes) if isinstance(per_class, int) else \
+        torch.as_tensor(per_class)
+    labels = torch.arange(classes).repeat_interleave(counts)
     x = torch.randn(labels.numel(), dim, generator=torch.Generator().manual_seed(0))
     return Dataset(name="made", x_train=x, y_train=labels, x_test=x, y_test=labels,
                    num_classes=classes)
@@ -43,14 +45,16 @@ class _ReadLatent(nn.Module):
 
 
 def test_evaluate_gives_known_values_on_a_constructed_model():
-    data = _data()
+    data = _data(per_class=[1, 2, 3, 6])  # unequal use, so perplexity is not a count of ids
     model = _KnownModel(data.y_test, 4, lambda y: y // 2)  # codes {0, 0, 1, 1} per class pair
     metrics = evaluate(model, _ReadLatent(), data, torch.device("cpu"), seed=0)
     assert metrics["mse"] == pytest.approx(0.01, rel=1e-5)
     assert metrics["mse_hard"] == metrics["mse"]  # a code-decoding baseline's output is hard
     assert metrics["ami_chart"] == pytest.approx(1.0)
-    assert metrics["perplexity_chart"] == pytest.approx(4.0)  # four equally used charts
-    assert metrics["perplexity_code"] == pytest.approx(2.0)
+    p = torch.tensor([1.0, 2.0, 3.0, 6.0]) / 12.0
+    assert metrics["perplexity_chart"] == pytest.approx(math.exp(-(p * p.log()).sum()))
+    q = torch.tensor([3.0, 9.0]) / 12.0  # code 0 holds classes 0 and 1, code 1 classes 2 and 3
+    assert metrics["perplexity_code"] == pytest.approx(math.exp(-(q * q.log()).sum()))
     # codes pair up classes: half the label entropy; AMI corrects for chance, so it is below 1
     assert 0.3 < metrics["ami_code"] < 1.0
     assert metrics["ami_kmeans"] == pytest.approx(1.0)  # four distinct one-hot points

@@ -63,3 +63,33 @@ def test_same_seed_gives_identical_router():
     b = CovariantChartRouter(4, 5, make_generator(7), feature_dim=3)
     for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
         assert torch.equal(p, q), name
+
+
+def test_rotating_queries_and_keys_together_leaves_the_scores_unchanged():
+    """Equivariance: a rotation R of the router's K-dim space, applied to the query (every
+    query projection), to the chart keys and to the transport (S -> R S R^T, which the Cayley
+    transform carries to U -> R U R^T), rotates q and the keys alike; the scores are their inner
+    products, so nothing changes. A router that scored with a non-invariant product, or
+    transported the keys outside the query's frame, would fail this."""
+    g = torch.Generator().manual_seed(7)
+    d, k, h = 3, 4, 5
+    router = CovariantChartRouter(d, k, g, feature_dim=h).double()
+    rotated = CovariantChartRouter(d, k, torch.Generator().manual_seed(7), feature_dim=h).double()
+    q, _ = torch.linalg.qr(torch.randn(k, k, generator=g, dtype=torch.float64))
+    with torch.no_grad():
+        for name in ("q_z_proj", "christoffel", "q_feat_proj", "chart_key_proj"):
+            layer, target = getattr(router, name), getattr(rotated, name)
+            target.weight.copy_(q @ layer.weight)
+            if layer.bias is not None:
+                target.bias.copy_(q @ layer.bias)
+        # transport_proj outputs vec(A) row-major: vec(R A R^T) = (R kron R) vec(A)
+        kron = torch.kron(q, q)
+        rotated.transport_proj.weight.copy_(kron @ router.transport_proj.weight)
+        rotated.transport_proj.bias.copy_(kron @ router.transport_proj.bias)
+    z = torch.randn(6, d, generator=g, dtype=torch.float64)
+    features = torch.randn(6, h, generator=g, dtype=torch.float64)
+    tokens = torch.randn(5, d, generator=g, dtype=torch.float64)
+    before = router(z, tokens, features)
+    after = rotated(z, tokens, features)
+    torch.testing.assert_close(after.scores, before.scores, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(after.weights, before.weights, rtol=1e-10, atol=1e-10)
