@@ -37,6 +37,7 @@ def test_bench_writes_tables_figure_and_metrics(tmp_path):
 @pytest.mark.parametrize("argv, fragment", [
     (["graph", "bench", "--system", "pendulum"], "--system"),
     (["graph", "bench", "--seed", "-1"], "--seed"),
+    (["graph", "bench", "--seed", "99999999999999999999"], "--seed must be an integer from 0"),
     (["graph", "train"], "WHAT"),
 ])
 def test_bad_flags_print_one_line_and_exit_2(argv, fragment, capsys):
@@ -45,10 +46,15 @@ def test_bad_flags_print_one_line_and_exit_2(argv, fragment, capsys):
     assert len(err) == 1 and fragment in err[0]
 
 
-def test_cli_quick_bench_runs(tmp_path, capsys):
+def test_cli_quick_bench_runs_and_keeps_a_previous_run_unless_told(tmp_path, capsys):
     assert main(["graph", "bench", "--system", "lotka-volterra", "--quick", "--out",
                  str(tmp_path), "--quiet"]) == 0
     assert "pysindy" in capsys.readouterr().out
+    first = (tmp_path / "metrics.json").read_text()
+    assert main(["graph", "bench", "--system", "lotka-volterra", "--quick", "--out",
+                 str(tmp_path), "--quiet", "--seed", "1"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "metrics.json").read_text() == first  # the previous run is untouched
     table = (tmp_path / "tables/errors.md").read_text()
     assert "sparse learner" in table and "magnitude-pruned MLP" in table
     assert not image_is_blank(tmp_path / "figures/error_vs_active_weights.png")

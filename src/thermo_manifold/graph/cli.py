@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from thermo_manifold.cli_support import OneLineParser, UserError, int_at_least
 
 SYSTEM_CHOICES = ("lorenz", "lotka-volterra", "kuramoto", "heat1d", "all")
+MAX_SEED = 2**32 - 1  # what every generator the bench seeds (NumPy's and torch's) accepts
 
 
 def build_parser() -> OneLineParser:
@@ -20,13 +21,27 @@ def build_parser() -> OneLineParser:
                        help="system to learn (default: all four)")
     bench.add_argument("--quick", action="store_true", help="small settings (seconds per system)")
     bench.add_argument("--out", metavar="DIR", default="runs/graph-bench", help="run directory")
-    bench.add_argument("--seed", type=int_at_least(0), default=0)
+    bench.add_argument("--seed", type=int_at_least(0), default=0,
+                       help=f"random seed, 0 to {MAX_SEED} (default 0)")
+    bench.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in --out (without it, such a run is kept "
+                            "and the command stops)")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
+    if args.seed > MAX_SEED:
+        raise UserError(f"--seed must be an integer from 0 to {MAX_SEED}; got {args.seed}")
+    from pathlib import Path
+
+    out = Path(args.out)
+    if out.is_file():
+        raise UserError(f"--out {out}: exists and is not a directory")
+    if (out / "metrics.json").exists() and not args.overwrite:
+        raise UserError(f"--out {out}: holds a previous run (metrics.json); pass --overwrite to "
+                        "replace it, or choose another directory")
     import torch
 
     from thermo_manifold.graph.bench import QUICK, BenchConfig, run_bench
