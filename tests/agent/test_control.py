@@ -138,3 +138,23 @@ def test_the_td_target_copy_follows_the_critic_by_its_rate_and_is_not_a_paramete
         torch.testing.assert_close(new, old + 0.25 * (fast - old))
     assert sum(p.numel() for p in agent.parameters()) == before
     assert not any(p.requires_grad for p in agent.critic_target.parameters())
+
+
+def test_the_reward_scale_is_the_root_mean_square():
+    from thermo_manifold.agent.control import Normaliser
+
+    data = {"obs": np.zeros((4, 2)), "reward": np.array([3.0, -4.0, 3.0, -4.0])}
+    assert Normaliser.of(data).reward_scale == pytest.approx(math.sqrt(12.5))
+    constant = Normaliser.of({"obs": np.zeros((3, 2)), "reward": np.ones(3)})
+    assert constant.reward_scale == 1.0  # CartPole's constant reward: not a zero sd
+
+
+def test_the_critics_fields_are_recomputed_after_the_critic_changes():
+    agent = Agent(FIELD, make_task("curl"), TINY, 0)
+    z = torch.randn(5, agent.latent_dim, generator=torch.Generator().manual_seed(0))
+    before = agent._grad_potential(z).clone()
+    with torch.no_grad():
+        agent.critic.scalar_head.weight.mul_(2.0)
+        agent.critic.scalar_head.bias.zero_()
+    agent.forget_fields()
+    torch.testing.assert_close(agent._grad_potential(z), 2.0 * before)

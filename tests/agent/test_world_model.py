@@ -133,3 +133,18 @@ def test_bad_shapes_and_settings_are_refused():
         model.step(z, p, u[:, :2], memory, metric)
     with pytest.raises(ValueError, match="friction"):
         CovariantAttentionWorldModel(D, 4, torch.Generator(), friction=0.0)
+
+
+def test_with_no_force_the_latent_keeps_its_velocity_whatever_the_metric():
+    """p = G (z - z_prev) / h, so the drift G^-1 p is the latent's own velocity: with no force
+    and friction near zero, z_next = z + (z - z_prev) for any G (a momentum that ignored G
+    would move by G^-1 (z - z_prev))."""
+    model = _model()
+    with torch.no_grad():
+        model.control.zero_()
+        model.friction_raw.fill_(-30.0)  # softplus(-30) ~ 1e-13
+    z, _, u, memory = _inputs()
+    z_prev = z - 0.3
+    for metric in (torch.ones(D, dtype=F64), torch.tensor([0.2, 1.0, 7.0], dtype=F64)):
+        step = model.step(z, model.momentum(z, z_prev, metric), u, memory, metric)
+        torch.testing.assert_close(step.z_next, z + 0.3, rtol=0, atol=1e-10)
