@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from thermo_manifold.graph.delta_log import DeltaStateLog
+from thermo_manifold.graph.learner import SparseDynamicsLearner
 from thermo_manifold.graph.optim import SparseAdam, relativistic_gamma, taylor_scores
 from thermo_manifold.graph.planner import Heat, Planner, PlannerConfig
 from thermo_manifold.graph.sparse import SparseCOO, SparseMaskedNN, rectangular_identity
@@ -10,5 +11,5 @@ from thermo_manifold.graph.spline import SplineActivation
 from thermo_manifold.graph.stencil import StencilMaskedNN
 
 __all__ = ["DeltaStateLog", "Heat", "Planner", "PlannerConfig", "SparseAdam", "SparseCOO",
-           "SparseMaskedNN", "SplineActivation", "StencilMaskedNN", "rectangular_identity",
-           "relativistic_gamma", "taylor_scores"]
+           "SparseDynamicsLearner", "SparseMaskedNN", "SplineActivation", "StencilMaskedNN",
+           "rectangular_identity", "relativistic_gamma", "taylor_scores"]

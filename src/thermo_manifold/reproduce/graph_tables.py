@@ -244,3 +244,63 @@ ENTRIES.append(Entry(name="graph.kernel_paths", doc="graph.md", blocks=("graph.k
                      summary="the Lorenz bench, seed 0, under three CPU kernel paths",
                      commands=_paths_commands, run=_paths_run, render=_paths_render,
                      sources=("src/thermo_manifold/graph", "src/thermo_manifold/device.py")))
+
+
+# --- the researcher's API on a system the bench does not have -------------------------------------
+
+EXAMPLE_DT = 0.02
+
+
+def damped_pendulum(theta0: float = 2.0, steps: int = 600, dt: float = EXAMPLE_DT,
+                    friction: float = 0.3):
+    """theta' = w, w' = -sin(theta) - friction w, sampled every dt (RK4, ten substeps)."""
+    import numpy as np
+
+    def field(s):
+        return np.array([s[1], -np.sin(s[0]) - friction * s[1]])
+
+    state, out, h = np.array([theta0, 0.0]), [], dt / 10
+    for _ in range(steps):
+        out.append(state.copy())
+        for _ in range(10):
+            k1 = field(state)
+            k2 = field(state + 0.5 * h * k1)
+            k3 = field(state + 0.5 * h * k2)
+            k4 = field(state + h * k3)
+            state = state + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return np.array(out)
+
+
+def _example_argv(csv: str, quick: bool, out: str) -> list[str]:
+    return ["graph", "fit", "--csv", csv, "--dt", str(EXAMPLE_DT), "--degree", "3",
+            "--cycles", "20" if quick else "150", "--out", out]
+
+
+def _example_commands(quick: bool) -> list[str]:
+    return ["python: damped_pendulum() -> pendulum.csv (theta, w; theta0 = 2, 600 rows)",
+            command_text(_example_argv("pendulum.csv", quick, "runs/reproduce/graph.fit_example"))]
+
+
+def _example_run(quick: bool, work: Path) -> dict:
+    import numpy as np
+
+    csv = work / "pendulum.csv"
+    np.savetxt(csv, damped_pendulum(), delimiter=",", header="theta,w", comments="")
+    printed = run_cli(_example_argv(str(csv), quick, str(work)), capture=True)
+    metrics = json.loads((work / "metrics.json").read_text(encoding="utf-8"))
+    return {"quick": quick, "printed": printed.splitlines()[:-1], **{
+        k: metrics[k] for k in ("active_weights", "score", "equations")}}
+
+
+def _example_render(raw: Mapping[str, Any]) -> dict[str, str]:
+    mode = " (`--quick` settings)" if raw["quick"] else ""
+    command = _example_argv("pendulum.csv", raw["quick"], "DIR")
+    return {"graph.fit_example": f"`thermo-manifold {' '.join(command)}`{mode} printed:\n\n"
+                                 "```\n" + "\n".join(raw["printed"]) + "\n```"}
+
+
+ENTRIES.append(Entry(name="graph.fit_example", doc="graph.md", blocks=("graph.fit_example",),
+                     summary="SparseDynamicsLearner on a damped pendulum (not in the bench)",
+                     commands=_example_commands, run=_example_run, render=_example_render,
+                     sources=("src/thermo_manifold/graph", "src/thermo_manifold/device.py",
+                              "src/thermo_manifold/reproduce/graph_tables.py")))
