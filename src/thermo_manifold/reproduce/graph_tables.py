@@ -284,6 +284,7 @@ def _example_commands(quick: bool) -> list[str]:
 def _example_run(quick: bool, work: Path) -> dict:
     import numpy as np
 
+    work.mkdir(parents=True, exist_ok=True)
     csv = work / "pendulum.csv"
     np.savetxt(csv, damped_pendulum(), delimiter=",", header="theta,w", comments="")
     printed = run_cli(_example_argv(str(csv), quick, str(work)), capture=True)
