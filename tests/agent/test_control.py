@@ -158,3 +158,36 @@ def test_the_critics_fields_are_recomputed_after_the_critic_changes():
         agent.critic.scalar_head.bias.zero_()
     agent.forget_fields()
     torch.testing.assert_close(agent._grad_potential(z), 2.0 * before)
+
+
+def test_held_out_errors_are_zero_for_a_world_model_that_knows_the_next_latent():
+    """An oracle predict (the encoded next observation of the row it is asked about) must score
+    0 at one step and at ROLLOUT steps: the k-step truth is the right row of each episode."""
+    from thermo_manifold.agent.control import ROLLOUT, Normaliser, Replay, held_out_errors
+
+    task = make_task("curl")
+    agent = Agent(BASELINE, task, TINY, 0, 8)
+    rng = np.random.default_rng(0)
+    replay = Replay()
+    for episode in range(2):  # two episodes: windows and rollouts must not cross them
+        obs, start = task.reset(episode), len(replay)
+        for _ in range(25):
+            u = rng.normal(size=agent.latent_dim)
+            next_obs, reward, _ = task.step(agent.act(torch.as_tensor(u[None],
+                                                                      dtype=torch.float32)))
+            replay.add(obs, u, reward, next_obs, False, start)
+            obs = next_obs
+    data = replay.arrays()
+    norm = Normaliser.of(data)
+    with torch.no_grad():
+        z_all = agent.encoder(norm.obs(data["obs"]))
+        z_next_all = agent.encoder(norm.obs(data["next_obs"]))
+
+    def oracle(z, z_prev, u, memory):
+        rows = torch.cdist(z, z_all).argmin(dim=1)
+        return z_next_all[rows], torch.zeros_like(z)
+
+    agent.predict = oracle
+    errors = held_out_errors(agent, data, norm, TINY)
+    assert errors["wm_error_1"] == pytest.approx(0.0, abs=1e-12)
+    assert errors[f"wm_error_{ROLLOUT}"] == pytest.approx(0.0, abs=1e-12)

@@ -148,3 +148,17 @@ def test_with_no_force_the_latent_keeps_its_velocity_whatever_the_metric():
     for metric in (torch.ones(D, dtype=F64), torch.tensor([0.2, 1.0, 7.0], dtype=F64)):
         step = model.step(z, model.momentum(z, z_prev, metric), u, memory, metric)
         torch.testing.assert_close(step.z_next, z + 0.3, rtol=0, atol=1e-10)
+
+
+def test_the_loss_is_the_normalised_metric_weighted_error_plus_the_gaussian_nll():
+    from thermo_manifold.agent.world_model import WorldModelStep
+
+    mean = torch.zeros(1, 3, dtype=F64)
+    log_std = torch.log(torch.tensor([[1.0, 2.0, 0.5]], dtype=F64))
+    truth = torch.tensor([[2.0, 1.0, -1.0]], dtype=F64)
+    metric = torch.tensor([1.0, 2.0, 3.0], dtype=F64)  # mean 2: weights 0.5, 1, 1.5
+    step = WorldModelStep(z_next=mean, p_next=mean, log_std=log_std, tau=torch.ones(1))
+    mse = 0.5 * 4.0 + 1.0 * 1.0 + 1.5 * 1.0  # unweighted it would be 6
+    nll = sum(0.5 * (t / s) ** 2 + math.log(s) + 0.5 * math.log(2 * math.pi)
+              for t, s in ((2.0, 1.0), (1.0, 2.0), (-1.0, 0.5)))
+    assert float(_model().loss(step, truth, metric)) == pytest.approx(mse + nll, rel=1e-12)
