@@ -5,7 +5,7 @@ import json
 import pytest
 
 from thermo_manifold.cli import main
-from thermo_manifold.graph.bench import BenchConfig, run_bench
+from thermo_manifold.graph.bench import ABLATIONS, BenchConfig, run_bench
 from thermo_manifold.reporting import image_is_blank
 
 TINY = BenchConfig(n_train=4, n_test=2, length=80, hidden=8, batch=64, dense_steps=60,
@@ -14,8 +14,19 @@ TINY = BenchConfig(n_train=4, n_test=2, length=80, hidden=8, batch=64, dense_ste
 
 
 def test_bench_writes_tables_figure_and_metrics(tmp_path):
-    metrics = run_bench(["lotka-volterra"], TINY, seed=0, out=tmp_path)
+    metrics = run_bench(["lotka-volterra"], TINY, seed=0, out=tmp_path, ablation=True)
     res = metrics["systems"][0]
+    assert res["library_degree"] in (1, 2, 3)
+    variants = [r["variant"] for r in res["ablation"]]
+    assert variants == ["full learner"] + [label for label, _ in ABLATIONS]
+    full = res["ablation"][0]
+    last = [r for r in res["rows"] if r["model"].startswith("sparse learner")][-1]
+    assert full["one_step_rmse"] == last["one_step_rmse"]
+    # Lotka-Volterra's library has fewer cells than the random sample: that variant is the
+    # full learner, said in a note rather than trained again.
+    random_64 = res["ablation"][variants.index(ABLATIONS[1][0])]
+    assert "same as the full learner" in random_64["note"]
+    assert (tmp_path / "tables/ablation.md").exists()
     models = [r["model"] for r in res["rows"]]
     assert "dense MLP" in models and any(m.startswith("sparse learner") for m in models)
     assert any(m.startswith("magnitude-pruned") for m in models)

@@ -4,8 +4,10 @@ For each system: trajectories are integrated in-process (RK4, float64), split in
 test trajectories, and standardised with the training statistics. Three learners fit the
 one-step map x_t -> x_{t+1} (normalised coordinates, MSE):
 
-* the sparse learner (SparseResidualMLP grown by the planner; for heat1d also a
-  perceptron-local stencil layer), checkpointed along its growth;
+* the sparse learner (`SparseVectorField`: a sparse rate over the monomials of the state,
+  integrated by RK4 over the sampling interval, grown by the planner with relaxed probes over
+  every Cold cell; for heat1d also a perceptron-local stencil layer), checkpointed along its
+  growth;
 * a dense residual MLP;
 * magnitude-pruned copies of that MLP (layer-wise magnitude pruning + fine-tuning with the
   mask fixed) at the sparse learner's active-weight count of every checkpoint;
@@ -15,7 +17,10 @@ Errors are RMSE in normalised coordinates on held-out trajectories: one step, an
 free rollouts (mean over all 50 steps). Governing terms are recovered from delta-state logs by
 STLSQ on a candidate library and scored against the true coefficients, for (a) the logged data
 stream, (b) rollouts of the trained sparse learner and (c) rollouts of the dense MLP; pysindy is
-used only when it is importable.
+used only when it is importable, on the same training trajectories as (a).
+
+With `ablation=True` the learner is trained again with one lever at a time taken away (the
+`ABLATIONS`), and each variant's final errors are reported beside the full learner's.
 """
 
 from __future__ import annotations
@@ -36,8 +41,16 @@ from thermo_manifold.graph.planner import Planner, PlannerConfig, train_steps
 from thermo_manifold.graph.sparse import sparse_objects
 from thermo_manifold.graph.stencil import StencilMaskedNN
 from thermo_manifold.graph.systems import SYSTEMS, System, make_system
+from thermo_manifold.graph.vector_field import FIELD_PLANNER, SparseVectorField, choose_degree
 
 ROLLOUT = 50
+# One lever taken away at a time: (row name, what changes).
+ABLATIONS = (
+    ("without relaxed probes (frozen)", {"planner": {"probe_regime": "frozen"}}),
+    ("without ranking every Cold cell (random 64)", {"planner": {"candidates_per_object": 64}}),
+    ("without RK4 (Euler map)", {"integrator": "euler"}),
+    ("without monomials (residual MLP learner)", {"mlp": True}),
+)
 
 
 @dataclass(frozen=True)
@@ -152,12 +165,67 @@ def train_sparse(model, sample, cfg: BenchConfig, g: torch.Generator, test: torc
         # Same cosine learning-rate decay as the dense baseline, over the cycles.
         opt.lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * (cycle - 1) / cfg.cycles))
         train_steps(model, opt, mse_loss, sample, g, cfg.steps_per_cycle)
-        if cycle in marks:
+        if cycle in marks and test is not None:
             checkpoints.append({"cycle": cycle, "active_weights": model.active_weights(),
                                 **evaluate(model, test)})
         if progress is not None:
             progress.update(1)
     return checkpoints, planner
+
+
+def field_learner(d_obs: int, cfg: BenchConfig, degree: int,
+                  integrator: str = "rk4") -> SparseVectorField:
+    """The sparse learner, with the residual MLP learner's whole budget (two layers and the
+    spline) in its one rate map."""
+    return SparseVectorField(d_obs, degree, budget=2 * cfg.layer_budget + cfg.spline_budget,
+                             integrator=integrator)
+
+
+def chosen_degree(data: Data, n_fit: int, fit, judge, cfg: BenchConfig, seed: int) -> int:
+    """The library degree, chosen by `choose_degree`: a quarter-length fit per candidate degree,
+    judged by the one-step MSE on the held-out training trajectories (never the test ones)."""
+    d_obs = data.train.shape[-1]
+    held_out = data.train[n_fit:] if n_fit < data.train.shape[0] else data.train
+    short = BenchConfig(**{**asdict(cfg), "cycles": max(1, cfg.cycles // 4), "checkpoints": 1})
+
+    def judge_loss(degree: int) -> float:
+        model = field_learner(d_obs, short, degree)
+        train_sparse(model, fit, short, make_generator(seed + 1), None,
+                     planner_config=FIELD_PLANNER, judge=judge)
+        with torch.no_grad():
+            return float(torch.mean((model(held_out[:, :-1]) - held_out[:, 1:]) ** 2))
+
+    return choose_degree(d_obs, judge_loss)
+
+
+def ablation_rows(name: str, data: Data, fit, judge, cfg: BenchConfig, seed: int,
+                  degree: int, full: dict) -> list[dict]:
+    """The full learner's last checkpoint, then one row per lever taken away (`ABLATIONS`);
+    a variant that is the full learner by construction (fewer Cold cells than the random
+    sample) is not trained again and says so."""
+    d_obs = data.train.shape[-1]
+    cells = (field_learner(d_obs, cfg, degree).features.n_terms + 1) * d_obs
+    rows = [{"system": name, "variant": "full learner", **full}]
+    for label, change in ABLATIONS:
+        if "candidates_per_object" in change.get("planner", {}) and cells <= 64:
+            rows.append({"system": name, "variant": label, **full,
+                         "note": f"same as the full learner ({cells} cells <= 64)"})
+            continue
+        g = make_generator(seed + 1)
+        if change.get("mlp"):
+            model = SparseResidualMLP(d_obs, cfg.hidden, cfg.layer_budget, cfg.spline_budget)
+            planner_config = PlannerConfig()
+        else:
+            model = field_learner(d_obs, cfg, degree, change.get("integrator", "rk4"))
+            planner_config = PlannerConfig(**{**asdict(FIELD_PLANNER),
+                                              **change.get("planner", {})})
+        checkpoints, _ = train_sparse(model, fit, cfg, g, data.test,
+                                      planner_config=planner_config, judge=judge)
+        last = checkpoints[-1]
+        rows.append({"system": name, "variant": label,
+                     **{k: last[k] for k in ("active_weights", "one_step_rmse",
+                                             "rollout50_rmse")}})
+    return rows
 
 
 @torch.no_grad()
@@ -201,7 +269,8 @@ def recovery_row(system: System, source: str, logs) -> dict:
     return row
 
 
-def bench_system(name: str, cfg: BenchConfig, seed: int, progress=None) -> dict:
+def bench_system(name: str, cfg: BenchConfig, seed: int, progress=None,
+                 ablation: bool = False) -> dict:
     t0 = time.perf_counter()
     system = make_system(name)
     data = make_data(system, cfg, seed)
@@ -217,8 +286,10 @@ def bench_system(name: str, cfg: BenchConfig, seed: int, progress=None) -> dict:
 
     # Sparse learner(s).
     g = make_generator(seed + 1)
-    sparse = SparseResidualMLP(d_obs, cfg.hidden, cfg.layer_budget, cfg.spline_budget)
-    checkpoints, planner = train_sparse(sparse, fit, cfg, g, data.test, progress, judge=judge)
+    degree = chosen_degree(data, n_fit, fit, judge, cfg, seed)
+    sparse = field_learner(d_obs, cfg, degree)
+    checkpoints, planner = train_sparse(sparse, fit, cfg, g, data.test, progress,
+                                        planner_config=FIELD_PLANNER, judge=judge)
     for c in checkpoints:
         rows.append({"system": name, "model": f"sparse learner (cycle {c['cycle']})",
                      "active_weights": c["active_weights"], "one_step_rmse": c["one_step_rmse"],
@@ -264,13 +335,14 @@ def bench_system(name: str, cfg: BenchConfig, seed: int, progress=None) -> dict:
                              rollout_logs(sparse, data, cfg.recovery_rollout)),
                 recovery_row(system, "dense MLP rollout log",
                              rollout_logs(dense, data, cfg.recovery_rollout))]
-    states = torch.cat([log.trajectory() for log in data_logs[:1]])
-    degree = {"lorenz": 2, "lotka-volterra": 2, "heat1d": 1}.get(name)
-    xi = pysindy_recovery(states, system.dt, degree, system.threshold) if degree else None
+    states = [log.trajectory() for log in data_logs]  # the same trajectories as row (a)
+    sindy_degree = {"lorenz": 2, "lotka-volterra": 2, "heat1d": 1}.get(name)
+    xi = (pysindy_recovery(states, system.dt, sindy_degree, system.threshold)
+          if sindy_degree else None)
     pysindy_note = "pysindy not installed"
     try:
         import pysindy  # noqa: F401
-        pysindy_note = ("pysindy installed" if degree else
+        pysindy_note = ("pysindy installed" if sindy_degree else
                         "pysindy installed; not run (library is not polynomial)")
     except ImportError:
         pass
@@ -282,7 +354,14 @@ def bench_system(name: str, cfg: BenchConfig, seed: int, progress=None) -> dict:
                          "terms_true": score.n_true})
     heat = [planner.heat_counts(i) for i in range(len(planner.objects))]
     taylor_loo = [planner.calibrate_taylor(i) for i in range(len(planner.objects))]
-    return {"system": name, "description": system.description, "rows": rows,
+    extra = {}
+    if ablation:
+        last = checkpoints[-1]
+        extra["ablation"] = ablation_rows(
+            name, data, fit, judge, cfg, seed, degree,
+            {k: last[k] for k in ("active_weights", "one_step_rmse", "rollout50_rmse")})
+    return {"system": name, "description": system.description, "rows": rows, **extra,
+            "library_degree": degree,
             "recovery": recovery, "pysindy": pysindy_note, "heat_states": heat,
             "taylor_loo_spearman": taylor_loo,
             "commits": sum(len(r.committed) for r in planner.history),
@@ -327,7 +406,8 @@ def run_pyplot():
     return headless_pyplot()
 
 
-def run_bench(systems: list[str], cfg: BenchConfig, seed: int, out, quiet: bool = True) -> dict:
+def run_bench(systems: list[str], cfg: BenchConfig, seed: int, out, quiet: bool = True,
+              ablation: bool = False) -> dict:
     from tqdm import tqdm
 
     from thermo_manifold.reporting import RunDirectory
@@ -341,7 +421,7 @@ def run_bench(systems: list[str], cfg: BenchConfig, seed: int, out, quiet: bool 
     results = []
     with tqdm(total=cfg.cycles * len(systems), disable=quiet, desc="graph bench") as bar:
         for name in systems:
-            results.append(bench_system(name, cfg, seed, bar))
+            results.append(bench_system(name, cfg, seed, bar, ablation=ablation))
     columns = ["system", "model", "active_weights", "one_step_rmse", "rollout50_rmse"]
     run.write_table("errors", [r for res in results for r in res["rows"]], columns,
                     caption="One-step and 50-step rollout RMSE (normalised units, held-out "
@@ -350,6 +430,12 @@ def run_bench(systems: list[str], cfg: BenchConfig, seed: int, out, quiet: bool 
                 "terms_true"]
     run.write_table("recovery", [r for res in results for r in res["recovery"]], rec_cols,
                     caption="Governing terms recovered from delta-state logs (STLSQ)")
+    if ablation:
+        run.write_table("ablation", [r for res in results for r in res["ablation"]],
+                        ["system", "variant", "active_weights", "one_step_rmse",
+                         "rollout50_rmse", "note"],
+                        caption="The sparse learner with one lever taken away at a time "
+                                "(last checkpoint, held-out trajectories)")
     plot_errors(results, run)
     metrics = {"systems": results}
     run.write_json("metrics.json", metrics)

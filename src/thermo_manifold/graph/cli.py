@@ -28,6 +28,9 @@ def build_parser() -> OneLineParser:
                        help="replace the run already in --out (without it, such a run is kept "
                             "and the command stops)")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.add_argument("--ablation", action="store_true",
+                       help="also train the learner with one lever taken away at a time "
+                            "(tables/ablation.md; about four times the run time)")
 
     fit = commands.add_parser("fit", help="learn the dynamics of your own series (a CSV file)",
                               description="fit SparseDynamicsLearner to the columns of a CSV "
@@ -124,7 +127,8 @@ def main(argv: Sequence[str]) -> int:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        metrics = run_bench(systems, cfg, args.seed, args.out, quiet=quiet)
+        metrics = run_bench(systems, cfg, args.seed, args.out, quiet=quiet,
+                            ablation=args.ablation)
     except ValueError as error:
         raise UserError(f"graph bench: {error}") from None
     finally:
@@ -132,5 +136,6 @@ def main(argv: Sequence[str]) -> int:
     for res in metrics["systems"]:
         print(f"{res['system']}: {len(res['rows'])} models, {res['seconds']:.1f} s, "
               f"{res['pysindy']}")
-    print(f"wrote {args.out}/tables/errors.md, recovery.md, figures/error_vs_active_weights.png")
+    tables = "errors.md, recovery.md" + (", ablation.md" if args.ablation else "")
+    print(f"wrote {args.out}/tables/{tables}, figures/error_vs_active_weights.png")
     return 0

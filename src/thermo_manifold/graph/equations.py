@@ -131,15 +131,21 @@ def recover_from_logs(logs, dt: float, library: TermLibrary, threshold: float) -
     return stlsq(library.evaluate(states), derivatives, threshold)
 
 
-def pysindy_recovery(states: torch.Tensor, dt: float, degree: int, threshold: float):
-    """Xi from pysindy's STLSQ with a polynomial library, or None when pysindy is missing."""
+def pysindy_recovery(states: torch.Tensor | Sequence[torch.Tensor], dt: float, degree: int,
+                     threshold: float):
+    """Xi from pysindy's STLSQ with a polynomial library, or None when pysindy is missing.
+    `states` is one (T, n) trajectory or a list of them (fitted together, as
+    `recover_from_logs` does, never differenced across two of them)."""
     try:
         import pysindy  # noqa: F401  (optional; never a hard dependency)
     except ImportError:
         return None
     model = pysindy.SINDy(optimizer=pysindy.STLSQ(threshold=threshold),
                           feature_library=pysindy.PolynomialLibrary(degree=degree))
-    model.fit(states.numpy(), t=dt)
+    if isinstance(states, torch.Tensor):
+        model.fit(states.numpy(), t=dt)
+    else:
+        model.fit([s.numpy() for s in states], t=dt)
     return torch.as_tensor(model.coefficients().T)
 
 

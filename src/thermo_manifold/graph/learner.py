@@ -8,9 +8,12 @@ scikit-learn's conventions (parameters in `__init__`, checked in `fit`; `fit` re
     learner.active_weights, learner.score(held_out)
 
 What `fit` does (the bench's recipe, `graph/bench.py`): states are standardised per
-coordinate; the one-step map x_t -> x_{t+1} is a `SparseResidualMLP` (identity plus a sparse
+coordinate; the one-step map x_t -> x_{t+1} is, with `model="field"` (default), a
+`SparseVectorField`: a sparse rate over the monomials of the state up to `degree` (None:
+chosen on the judging part by `choose_degree`), integrated by RK4 over one sampling
+interval, with at most `max_active` weights; with `model="mlp"`, a `SparseResidualMLP` (identity plus a sparse
 correction) with budgets that sum to `max_active` (a quarter for the spline activation, the
-rest split between the two layers); the planner grows and prunes it on evidence, judged on the
+rest split between the two layers). The planner grows and prunes it on evidence, judged on the
 last `judge_fraction` of the trajectories (of the time steps, for a single trajectory), and
 SparseAdam trains it between planner cycles with a cosine learning rate.
 """
@@ -31,8 +34,10 @@ from thermo_manifold.graph.models import SparseResidualMLP
 from thermo_manifold.graph.optim import SparseAdam
 from thermo_manifold.graph.planner import Planner, PlannerConfig
 from thermo_manifold.graph.sparse import sparse_objects
+from thermo_manifold.graph.vector_field import FIELD_PLANNER, SparseVectorField, choose_degree
 
 MAX_SEED = 2**32 - 1
+MODELS = ("field", "mlp")
 
 
 def _as_trajectories(trajectories: Any, name: str = "trajectories") -> list[torch.Tensor]:
@@ -69,18 +74,24 @@ class SparseDynamicsLearner:
 
     Parameters
     ----------
-    max_active : int >= 8, the budget of active weights (layers plus spline knots)
-    hidden : int >= 1, the hidden width
+    max_active : int >= 8, the budget of active weights
+    model : "field" (a sparse monomial vector field, stepped by RK4) or "mlp" (a sparse
+        residual MLP with a spline activation)
+    degree : int in [1, 4] or None, the field's highest monomial degree (None: chosen by
+        `choose_degree`, a quarter-length fit per candidate degree judged on the judging part)
+    hidden : int >= 1, the MLP's hidden width
     cycles : int >= 1, planner cycles; steps_per_cycle : int >= 1, SparseAdam steps between them
     lr : float > 0; batch : int >= 1
     judge_fraction : float in (0, 1), the share of the data that judges the planner's commits
     seed : int in [0, 2^32 - 1]
     """
 
-    def __init__(self, max_active: int = 128, hidden: int = 32, cycles: int = 150,
-                 steps_per_cycle: int = 40, lr: float = 3e-3, batch: int = 256,
-                 judge_fraction: float = 0.25, seed: int = 0):
-        self.max_active, self.hidden, self.cycles = max_active, hidden, cycles
+    def __init__(self, max_active: int = 128, model: str = "field", degree: int | None = None,
+                 hidden: int = 32, cycles: int = 150, steps_per_cycle: int = 40,
+                 lr: float = 3e-3, batch: int = 256, judge_fraction: float = 0.25,
+                 seed: int = 0):
+        self.max_active, self.model, self.degree = max_active, model, degree
+        self.hidden, self.cycles = hidden, cycles
         self.steps_per_cycle, self.lr, self.batch = steps_per_cycle, lr, batch
         self.judge_fraction, self.seed = judge_fraction, seed
 
@@ -93,6 +104,12 @@ class SparseDynamicsLearner:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
         if self.seed > MAX_SEED:
             raise ValueError(f"seed must be an integer from 0 to {MAX_SEED}; got {self.seed}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}; got {self.model!r}")
+        if self.degree is not None and (isinstance(self.degree, bool) or not isinstance(
+                self.degree, (int, np.integer)) or not 1 <= self.degree <= 4):
+            raise ValueError(f"degree must be None or an integer from 1 to 4; got "
+                             f"{self.degree!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0; got {self.lr!r}")
         if not (isinstance(self.judge_fraction, float) and 0.0 < self.judge_fraction < 1.0):
@@ -137,24 +154,40 @@ class SparseDynamicsLearner:
             x, y = batch
             return torch.mean((model(x) - y) ** 2)
 
-        spline_budget = self.max_active // 4
-        layer_budget = (self.max_active - spline_budget) // 2
-        model = SparseResidualMLP(self.n_features_in_, self.hidden, layer_budget, spline_budget)
-        g = make_generator(int(self.seed))
-        fit_sample = sampler(fit_x, fit_y)
-        planner = Planner(model, loss, fit_sample, PlannerConfig(), g,
-                          sampler(judge_x, judge_y))
-        optimizer = SparseAdam(sparse_objects(model), lr=self.lr)
-        for cycle in range(1, self.cycles + 1):
-            planner.cycle()
-            optimizer.lr = self.lr * 0.5 * (1 + math.cos(math.pi * (cycle - 1) / self.cycles))
-            for _ in range(self.steps_per_cycle):
-                optimizer.zero_grad()
-                value = loss(model, fit_sample(g))
-                if not value.requires_grad:  # nothing is active yet: the identity map
-                    break
-                value.backward()
-                optimizer.step()
+        fit_sample, judge_sample = sampler(fit_x, fit_y), sampler(judge_x, judge_y)
+
+        def train(model, planner_config: PlannerConfig, cycles: int):
+            g = make_generator(int(self.seed))
+            planner = Planner(model, loss, fit_sample, planner_config, g, judge_sample)
+            optimizer = SparseAdam(sparse_objects(model), lr=self.lr)
+            for cycle in range(1, cycles + 1):
+                planner.cycle()
+                optimizer.lr = self.lr * 0.5 * (1 + math.cos(math.pi * (cycle - 1) / cycles))
+                for _ in range(self.steps_per_cycle):
+                    optimizer.zero_grad()
+                    value = loss(model, fit_sample(g))
+                    if not value.requires_grad:  # nothing is active yet: the identity map
+                        break
+                    value.backward()
+                    optimizer.step()
+            return model
+
+        def field(degree: int) -> SparseVectorField:
+            return SparseVectorField(self.n_features_in_, degree, budget=self.max_active)
+
+        def judge_loss(degree: int) -> float:  # a quarter-length fit, judged on held-out pairs
+            model = train(field(degree), FIELD_PLANNER, max(1, self.cycles // 4))
+            with torch.no_grad():
+                return float(loss(model, (judge_x, judge_y)))
+
+        if self.model == "field":
+            self.degree_ = int(self.degree or choose_degree(self.n_features_in_, judge_loss))
+            model = train(field(self.degree_), FIELD_PLANNER, self.cycles)
+        else:
+            spline_budget = self.max_active // 4
+            layer_budget = (self.max_active - spline_budget) // 2
+            model = train(SparseResidualMLP(self.n_features_in_, self.hidden, layer_budget,
+                                            spline_budget), PlannerConfig(), self.cycles)
         self.model_ = model
         return self
 

@@ -197,7 +197,9 @@ def rectangular_identity(x: torch.Tensor, out_dim: int, narrow: str = "mean") ->
 
 
 class SparseMaskedNN(SparseCOO):
-    """y = (I + W_sp) x (+ sparse bias), with W_sp a planner-edited COO matrix.
+    """y = (I + W_sp) x (+ sparse bias), with W_sp a planner-edited COO matrix; with
+    `identity=False`, y = W_sp x (+ sparse bias): a sparse linear map that starts at zero (the
+    rate of a vector field, where "nothing learnt" means "nothing changes").
 
     Shape of the COO: (out_dim, in_dim + 1) when `bias` is on; column `in_dim` is the bias
     column (the input is augmented with a constant 1 only when a bias entry is Hot). The
@@ -209,12 +211,13 @@ class SparseMaskedNN(SparseCOO):
 
     def __init__(self, in_dim: int, out_dim: int, bias: bool = True, budget: int | None = None,
                  narrow: str = "mean", dtype: torch.dtype = torch.float32,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", identity: bool = True):
         if narrow not in NARROW_MODES:
             raise ValueError(f"narrow must be one of {NARROW_MODES}; got {narrow!r}")
         super().__init__(out_dim, in_dim + (1 if bias else 0), budget, dtype, device)
         self.narrow = narrow
         self.in_dim, self.out_dim, self.bias = int(in_dim), int(out_dim), bool(bias)
+        self.identity = bool(identity)
         self.mode = "sparse"
         self.delta_calls = 0  # forward passes that did arithmetic on the delta (for tests)
 
@@ -228,7 +231,10 @@ class SparseMaskedNN(SparseCOO):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_dim:
             raise ValueError(f"expected input width {self.in_dim}, got {x.shape[-1]}")
-        base = rectangular_identity(x, self.out_dim, self.narrow)
+        if self.identity:
+            base = rectangular_identity(x, self.out_dim, self.narrow)
+        else:
+            base = x.new_zeros(*x.shape[:-1], self.out_dim)
         if self.is_pass_through:
             return base
         self.delta_calls += 1

@@ -44,7 +44,7 @@ def run(quick: bool, work: Path) -> dict:
         run_cli(_argv(seed, quick, str(out)))
         metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
         keep = ("system", "rows", "recovery", "seconds", "commits", "cooled", "pruned",
-                "taylor_loo_spearman")
+                "taylor_loo_spearman", "library_degree")
         runs[str(seed)] = [{k: s[k] for k in keep if k in s} for s in metrics["systems"]]
     return {"seeds": list(_seeds(quick)), "quick": quick, "runs": runs}
 
@@ -144,6 +144,24 @@ def _reading(raw: Mapping[str, Any]) -> str:
                          f"RMSE ratio {mean(one):.2g} (range {min(one):.2g}–{max(one):.2g}), "
                          f"50-step {mean(roll):.2g}; the {label} is better on {wins} of "
                          f"{len(pairs)} seeds.")
+    for system, per_seed in _by_system(raw).items():
+        if system != "lorenz":
+            continue
+        met = 0
+        for result in per_seed.values():
+            r = roles(result["rows"])
+            mine, dense = r.get("sparse learner, last cycle"), r["dense MLP"]
+            met += bool(mine and mine["one_step_rmse"] <= dense["one_step_rmse"]
+                        and mine["active_weights"] <= 0.1 * dense["active_weights"])
+        lines.append(f"- Issue 19's Lorenz target (the dense MLP's one-step error with at most "
+                     f"10% of its weights): met on {met} of {len(per_seed)} seeds.")
+    degrees = {s["system"]: [] for systems in raw["runs"].values() for s in systems}
+    for systems in raw["runs"].values():
+        for s in systems:
+            degrees[s["system"]].append(s.get("library_degree"))
+    lines.append("- Library degree chosen on the judging trajectories, per seed: "
+                 + "; ".join(f"{name} {', '.join(map(str, found))}"
+                             for name, found in degrees.items()) + ".")
     seconds = [sum(s["seconds"] for s in systems) for systems in raw["runs"].values()]
     lines.append(f"- Wall time per seed (all four systems, one thread): "
                  f"{format_cell(mean(seconds), 3)} s on average over seeds {', '.join(map(str, seeds))}.")
@@ -186,6 +204,42 @@ ENTRIES = [Entry(name="graph.bench", doc="graph.md",
                          "equation recovery; four systems, three seeds",
                  commands=commands, run=run, render=render,
                  sources=("src/thermo_manifold/graph", "src/thermo_manifold/device.py"))]
+
+
+# --- which lever bought what ----------------------------------------------------------------------
+
+_ABLATION_ARGV = ["graph", "bench", "--system", "all", "--seed", "0", "--quiet", "--ablation"]
+
+
+def _ablation_argv(quick: bool, out: str) -> list[str]:
+    return _ABLATION_ARGV + ["--out", out] + (["--quick"] if quick else [])
+
+
+def _ablation_commands(quick: bool) -> list[str]:
+    return [command_text(_ablation_argv(quick, "runs/reproduce/graph.ablation"))]
+
+
+def _ablation_run(quick: bool, work: Path) -> dict:
+    out = work / "run"
+    run_cli(_ablation_argv(quick, str(out)))
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    return {"quick": quick, "rows": [r for s in metrics["systems"] for r in s["ablation"]]}
+
+
+def _ablation_render(raw: Mapping[str, Any]) -> dict[str, str]:
+    mode = " (`--quick` settings)" if raw["quick"] else ""
+    rows = [{"system": r["system"], "learner": r["variant"],
+             "active weights": r["active_weights"], "one-step RMSE": r["one_step_rmse"],
+             "50-step RMSE": r["rollout50_rmse"], "note": r.get("note", "")}
+            for r in raw["rows"]]
+    return {"graph.ablation": f"Seed 0{mode}, last checkpoint, each row one lever taken "
+                              "away from the full learner:\n\n" + markdown_table(rows)}
+
+
+ENTRIES.append(Entry(name="graph.ablation", doc="graph.md", blocks=("graph.ablation",),
+                     summary="the sparse learner with one lever taken away at a time, seed 0",
+                     commands=_ablation_commands, run=_ablation_run, render=_ablation_render,
+                     sources=("src/thermo_manifold/graph", "src/thermo_manifold/device.py")))
 
 
 # --- the same seed under other kernel paths -----------------------------------------------------
