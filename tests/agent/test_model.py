@@ -116,3 +116,19 @@ def test_supervised_variant_differs_only_in_its_loss():
     plain, sup = models[0], models[1]
     assert plain.supervised is None and sup.supervised is not None
     assert dataclasses.replace(sup.train_config, supervised=0.0) == plain.train_config
+
+
+def test_vq_vae_loss_is_reconstruction_plus_codebook_plus_beta_commitment():
+    """loss = MSE + |sg(z_e) - z_q|^2 + beta |z_e - sg(z_q)|^2: in value the two VQ terms are
+    (1 + beta) |z_e - z_q|^2 (without the commitment term they would be 1 x)."""
+    from thermo_manifold.agent.model import Batch
+
+    model = VQVAE(5, 2, 8, 3, torch.Generator().manual_seed(1), beta=0.25).double()
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    total, terms, _ = model.training_losses(Batch(x=x, labels=torch.zeros(4, dtype=torch.long)),
+                                            torch.Generator())
+    z_e, z_q, _, x_hat = model(x)
+    gap = (z_e - z_q).pow(2).mean()
+    assert float(gap) > 1e-3
+    torch.testing.assert_close(terms["vq"], 1.25 * gap)
+    torch.testing.assert_close(total, (x_hat - x).pow(2).mean() + 1.25 * gap)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -93,3 +95,56 @@ def test_rotating_queries_and_keys_together_leaves_the_scores_unchanged():
     after = rotated(z, tokens, features)
     torch.testing.assert_close(after.scores, before.scores, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(after.weights, before.weights, rtol=1e-10, atol=1e-10)
+
+
+def _router_by_hand(router: CovariantChartRouter, z, tokens, features):
+    """The seed's router formulas, written out with explicit loops and a matrix inverse (not
+    the module's solve): the oracle for `forward`."""
+    k = router.router_dim
+    pairs = [(i, j) for i in range(z.shape[1]) for j in range(i, z.shape[1])]
+    weights = []
+    for b in range(z.shape[0]):
+        zb = z[b]
+        products = torch.stack([zb[i] * zb[j] for i, j in pairs])
+        query = (router.q_z_proj.weight @ zb + router.q_z_proj.bias
+                 + router.christoffel.weight @ products
+                 + router.q_feat_proj.weight @ features[b] + router.q_feat_proj.bias)
+        a = (router.transport_proj.weight @ zb + router.transport_proj.bias).reshape(k, k)
+        s = a - a.T
+        eye = torch.eye(k, dtype=z.dtype)
+        u = torch.linalg.inv(eye + s / 2) @ (eye - s / 2)
+        keys = (router.chart_key_proj.weight @ tokens.T).T + router.chart_key_proj.bias
+        scores = torch.stack([(u @ key) @ query for key in keys])
+        ball = math.tanh(float(zb.norm())) ** 2  # |b(z)|^2, b(z) = tanh(|z|) z / |z|
+        tau = math.sqrt(k) * max((1.0 - ball) / 2.0, router.tau_min)
+        weights.append(torch.softmax(scores / tau, dim=0))
+    return torch.stack(weights)
+
+
+def test_router_weights_match_the_seed_formulas_written_out():
+    """q = q_z(z) + Christoffel(z (x) z) + q_feat(f); keys transported by the Cayley U(z);
+    w = softmax(<U key, q> / tau(z)). Latents of several radii, so tau is above and at its
+    floor; removing the Christoffel term, the transport, the feature query, the division by
+    tau or the square in |b|^2 each changes the weights."""
+    g = torch.Generator().manual_seed(3)
+    router = CovariantChartRouter(3, 4, g, feature_dim=5, tau_min=0.05).double()
+    with torch.no_grad():  # a transport far enough from the identity to matter
+        router.transport_proj.weight.mul_(10.0)
+    z = torch.randn(8, 3, generator=g, dtype=torch.float64) * torch.linspace(0.1, 3.0, 8)[:, None]
+    tokens = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    features = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        out = router(z, tokens, features)
+        expected = _router_by_hand(router, z, tokens, features)
+    torch.testing.assert_close(out.weights, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_temperature_closed_form_at_known_radii():
+    """tau = sqrt(K) max((1 - tanh(|z|)^2) / 2, tau_min): sqrt(K)/2 at z = 0, sqrt(K)/4 where
+    tanh(|z|)^2 = 1/2, sqrt(K) tau_min far out."""
+    router = CovariantChartRouter(2, 9, make_generator(0), tau_min=0.05).double()
+    r_half = math.atanh(math.sqrt(0.5))
+    z = torch.tensor([[0.0, 0.0], [r_half, 0.0], [0.0, -r_half], [30.0, 0.0]],
+                     dtype=torch.float64)
+    torch.testing.assert_close(router.temperature(z),
+                               torch.tensor([1.5, 0.75, 0.75, 0.15], dtype=torch.float64))

@@ -13,8 +13,13 @@ import torch
 from thermo_manifold.graph import bench
 from thermo_manifold.graph.sparse import SparseMaskedNN
 from thermo_manifold.graph.systems import make_system
-from thermo_manifold.graph.vector_field import (SparseVectorField, candidate_degrees,
-                                                choose_degree, library_degree, monomials)
+from thermo_manifold.graph.vector_field import (
+    SparseVectorField,
+    candidate_degrees,
+    choose_degree,
+    library_degree,
+    monomials,
+)
 
 
 def test_monomials_count_and_values_match_brute_force():
