@@ -121,8 +121,6 @@ def test_supervised_variant_differs_only_in_its_loss():
 def test_vq_vae_loss_is_reconstruction_plus_codebook_plus_beta_commitment():
     """loss = MSE + |sg(z_e) - z_q|^2 + beta |z_e - sg(z_q)|^2: in value the two VQ terms are
     (1 + beta) |z_e - z_q|^2 (without the commitment term they would be 1 x)."""
-    from thermo_manifold.agent.model import Batch
-
     model = VQVAE(5, 2, 8, 3, torch.Generator().manual_seed(1), beta=0.25).double()
     x = torch.randn(4, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     total, terms, _ = model.training_losses(Batch(x=x, labels=torch.zeros(4, dtype=torch.long)),
