@@ -108,12 +108,15 @@ class Connector(SparseCOO):
     def src(self) -> Core:
         return self._src[0]
 
-    def message(self) -> torch.Tensor:
+    def message(self, memory: torch.Tensor | None = None) -> torch.Tensor:
+        """sum_l w_l memory[..., -1 - l, :] over the Hot lags: [..., state_dim] from a
+        [..., history, state_dim] window (default: the source core's own memory)."""
+        memory = self.src.memory if memory is None else memory
         if self.is_pass_through:
-            return self.src.memory.new_zeros(self.src.state_dim)
+            return memory.new_zeros(*memory.shape[:-2], self.src.state_dim)
         idx, vals = self.effective()
-        rows = self.src.memory.shape[0] - 1 - idx[:, 1]       # lag l -> row -1 - l
-        return (self.src.memory.index_select(0, rows) * vals.unsqueeze(1)).sum(0)
+        rows = memory.shape[-2] - 1 - idx[:, 1]               # lag l -> row -1 - l
+        return (memory.index_select(-2, rows) * vals.unsqueeze(1)).sum(-2)
 
 
 class GraphModule(nn.Module):
@@ -143,6 +146,17 @@ class GraphModule(nn.Module):
         for sm in self.sub_modules:
             sm.gather(draws)
 
+    def predict(self, windows: dict[int, torch.Tensor], out: dict[int, torch.Tensor]) -> None:
+        """The gather phase as a batched, differentiable function: `windows[core_id]` is a
+        [B, history, state_dim] memory window; writes every core's next state [B, state_dim]
+        into `out` (every core updates: update-frequency draws belong to stepping)."""
+        own = windows[self.core.core_id]
+        inputs = [own[:, -1]] + [edge.message(windows[edge.src.core_id])
+                                 for edge in self.edges]
+        out[self.core.core_id] = self.core.net(torch.cat(inputs, dim=-1))
+        for sm in self.sub_modules:
+            sm.predict(windows, out)
+
     def commit(self) -> None:
         self.core.commit()
         for sm in self.sub_modules:
@@ -162,6 +176,19 @@ class Graph(nn.Module):
         out = []
         for m in self.graph_modules:
             out.extend(m.cores())
+        return out
+
+    def predict(self, windows: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        """Next state [B, state_dim] of every core from memory windows [B, history,
+        state_dim] keyed by core id: the two-phase step's gather as a function of the windows,
+        differentiable in every core's net and connector (`GraphOneStep` trains a graph
+        through it); nothing is committed."""
+        missing = sorted(c.core_id for c in self.cores() if c.core_id not in windows)
+        if missing:
+            raise ValueError(f"windows are missing cores {missing}")
+        out: dict[int, torch.Tensor] = {}
+        for m in self.graph_modules:
+            m.predict(windows, out)
         return out
 
     @torch.no_grad()
@@ -186,6 +213,31 @@ class Graph(nn.Module):
                 core.update_frequency = max(minimum, core.update_frequency / 2)
             else:
                 core.update_frequency = min(1.0, core.update_frequency * 2)
+
+
+class GraphOneStep(nn.Module):
+    """A Graph as a one-step model x_t -> x_{t+1} of a flat state [B, sum of state_dims]: the
+    cores' states laid side by side in `order` (core ids), each core's window its current
+    state (history 1, so connectors read lag 0). The planner and SparseAdam train it like any
+    other model: its plannable objects are the cores' nets and the connectors."""
+
+    def __init__(self, graph: Graph, order: Sequence[int]):
+        super().__init__()
+        cores = {c.core_id: c for c in graph.cores()}
+        if sorted(order) != sorted(cores):
+            raise ValueError(f"order must list every core id once; got {list(order)} for "
+                             f"{sorted(cores)}")
+        self.graph, self.order = graph, list(order)
+        self.sizes = [cores[i].state_dim for i in self.order]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = torch.split(x, self.sizes, dim=-1)
+        windows = {i: part.unsqueeze(-2) for i, part in zip(self.order, parts)}
+        nxt = self.graph.predict(windows)
+        return torch.cat([nxt[i] for i in self.order], dim=-1)
+
+    def active_weights(self, eps: float = 1e-6) -> int:
+        return sum(obj.c_active(eps) for obj in sparse_objects(self))
 
 
 class SuperGraph:
@@ -232,4 +284,4 @@ class SuperGraph:
         self.graph.step()
 
 
-__all__ = ["Connector", "Core", "Graph", "GraphModule", "SuperGraph"]
+__all__ = ["Connector", "Core", "Graph", "GraphModule", "GraphOneStep", "SuperGraph"]
