@@ -4,6 +4,7 @@ ignored) fails a test. Probes are built by hand where the rule sits in `_commit`
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from thermo_manifold.device import make_generator
@@ -112,3 +113,18 @@ def test_commits_are_judged_on_the_held_out_split():
 
     assert (0, 1) in committed_cells(None)  # judged on the fitting split: committed
     assert (0, 1) not in committed_cells(_task(judge_target))
+
+
+def test_a_commit_is_warm_started_with_the_probes_delta():
+    """W_R <- delta_R: a committed cell starts at the value its probe found, so the loss falls
+    at the commit itself, before any training step (a cold start at 0 would leave it)."""
+    target = torch.eye(3)
+    target[0, 1] = 1.5
+    layer = SparseMaskedNN(3, 3, bias=False)
+    planner = _planner(layer, PlannerConfig(min_win_rate=0.0), _task(target))
+    eval_set = planner._batches(4, judge=True)
+    base = planner._losses(eval_set)
+    planner._commit(0, [_probe([[0, 1]], [1.0, 1.0, 1.0, 1.0], delta=torch.tensor([1.2]))],
+                    eval_set, base, CycleReport())
+    assert layer.c_struct == 1 and float(layer.W_vals[0]) == pytest.approx(1.2)
+    assert float(planner._losses(eval_set).mean()) < 0.1 * float(base.mean())
