@@ -216,10 +216,11 @@ class Graph(nn.Module):
 
 
 class GraphOneStep(nn.Module):
-    """A Graph as a one-step model x_t -> x_{t+1} of a flat state [B, sum of state_dims]: the
-    cores' states laid side by side in `order` (core ids), each core's window its current
-    state (history 1, so connectors read lag 0). The planner and SparseAdam train it like any
-    other model: its plannable objects are the cores' nets and the connectors."""
+    """A Graph as a one-step model of a flat state [B, sum of state_dims] (the cores' states
+    laid side by side in `order`, core ids): from the present [B, D] (connectors then read lag
+    0) or from a window of the last states [B, history, D] (connectors read their lags), to the
+    next state [B, D]. The planner and SparseAdam train it like any other model: its
+    plannable objects are the cores' nets and the connectors."""
 
     def __init__(self, graph: Graph, order: Sequence[int]):
         super().__init__()
@@ -231,8 +232,9 @@ class GraphOneStep(nn.Module):
         self.sizes = [cores[i].state_dim for i in self.order]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = torch.split(x, self.sizes, dim=-1)
-        windows = {i: part.unsqueeze(-2) for i, part in zip(self.order, parts)}
+        window = x.unsqueeze(-2) if x.dim() == 2 else x
+        parts = torch.split(window, self.sizes, dim=-1)
+        windows = dict(zip(self.order, parts))
         nxt = self.graph.predict(windows)
         return torch.cat([nxt[i] for i in self.order], dim=-1)
 
