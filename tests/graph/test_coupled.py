@@ -46,13 +46,16 @@ def test_cli_writes_the_table_and_the_head_events_and_keeps_a_previous_run(tmp_p
     assert "distribution head" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["model"] for r in metrics["rows"]] == [
-        "graph (two cores, connectors)", "single core", "least squares on the window",
-        "magnitude-pruned least squares", "persistence"]
-    graph, single = metrics["rows"][0], metrics["rows"][1]
+        "graph (two cores, connectors)", "graph, sparse-MLP cores (clone-and-split)",
+        "single core", "least squares on the window", "magnitude-pruned least squares",
+        "persistence"]
+    graph, single = metrics["rows"][0], metrics["rows"][2]
     assert single["active_weights"] <= graph["active_weights"]  # its budget is the graph's count
     assert metrics["events"]["head_attempts"] == coupled.QUICK.cycles // coupled.HEAD_EVERY
     assert set(metrics["nll"]) == {"graph + base Gaussian", "graph + distribution head"}
-    assert "not run" in metrics["clone_and_split"]
+    events = metrics["events"]
+    assert events["splits_tried"] + events["splits_without_room"] >= 1
+    assert 0 <= events["splits_kept"] <= events["splits_tried"]
     assert (out / "tables/coupled.md").exists()
     first = (out / "metrics.json").read_text()
     assert main(["graph", "coupled", "--quick", "--out", str(out), "--seed", "1"]) == 2

@@ -23,12 +23,18 @@ prediction (B's telegraph kicks set a floor no model passes):
   re-fitted on that support);
 * `persistence`.
 
-The graph's residuals then go to a `GaussianMixtureHead` inside the training loop: every
+* `graph, sparse-MLP cores`: the same graph, each core's net a sparse MLP (input -> 16
+  hidden units with a spline activation -> state, identity first), with clone-and-split in the
+  training loop: every `SPLIT_EVERY` cycles the most loaded hidden unit (the largest sum of
+  |w| over its Hot entries) is split (downstream weights halved, so the function is unchanged),
+  trained for a cycle's steps, and kept only if it beats its own re-merged version on held-out
+  batches (`split.keep_split`, the seed's "keep if the loss and stability improve").
+
+The linear graph's residuals go to a `GaussianMixtureHead` inside the training loop: every
 `HEAD_EVERY` cycles its base Gaussian is fitted and it tries to grow a component (a KS test of
 the PIT on held-out residuals must fail on every window, and a frozen probe must lower the NLL
-on fresh batches). The attempts, the components grown and the held-out NLL with and without the
-head are in metrics.json. Clone-and-split needs hidden units; the cores here are linear maps
-(what the system needs), so it does not run, and metrics.json says so.
+on fresh batches). The attempts, the components grown, the splits tried and kept, and the
+held-out NLL with and without the grown components are in metrics.json.
 """
 
 from __future__ import annotations
@@ -45,7 +51,9 @@ from thermo_manifold.graph.distribution import GaussianMixtureHead
 from thermo_manifold.graph.entities import Connector, Core, Graph, GraphModule, GraphOneStep
 from thermo_manifold.graph.optim import SparseAdam
 from thermo_manifold.graph.planner import Planner, PlannerConfig, train_steps
-from thermo_manifold.graph.sparse import sparse_objects
+from thermo_manifold.graph.sparse import SparseMaskedNN, sparse_objects
+from thermo_manifold.graph.spline import SplineActivation
+from thermo_manifold.graph.split import clone_and_split, keep_split
 
 DELAY = 3
 HISTORY = 6
@@ -53,6 +61,8 @@ COUPLING = 0.5
 RHO = 0.97
 KICK = 0.1
 HEAD_EVERY = 10
+SPLIT_EVERY = 10
+HIDDEN = 16
 
 
 @dataclass(frozen=True)
@@ -135,10 +145,35 @@ class SingleCore(torch.nn.Module):
         return sum(obj.c_active(eps) for obj in sparse_objects(self))
 
 
-def two_core_graph(budget: int) -> GraphOneStep:
+class SparseMLPNet(torch.nn.Module):
+    """A core's net with hidden units: SparseMaskedNN (inputs -> HIDDEN, the inputs tiled),
+    a spline activation, SparseMaskedNN (HIDDEN -> state, the leading block), so with nothing
+    Hot it returns the core's own state."""
+
+    def __init__(self, in_dim: int, state_dim: int, budget: int):
+        super().__init__()
+        self.first = SparseMaskedNN(in_dim, HIDDEN, bias=True, budget=budget)
+        self.act = SplineActivation(HIDDEN, 9, 2.0, budget=budget)
+        self.second = SparseMaskedNN(HIDDEN, state_dim, bias=True, budget=budget,
+                                     narrow="leading")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.act(self.first(x)))
+
+    def loads(self) -> torch.Tensor:
+        """Sum of |w| of each hidden unit's Hot entries: incoming, hinges and outgoing."""
+        load = torch.zeros(HIDDEN)
+        for obj, axis in ((self.first, 0), (self.act, 0), (self.second, 1)):
+            keep = obj.M_idx[:, axis] < HIDDEN  # not the bias column
+            load.index_add_(0, obj.M_idx[keep, axis], obj.W_vals.detach().abs()[keep])
+        return load
+
+
+def two_core_graph(budget: int, mlp: bool = False) -> GraphOneStep:
     """Cores A (id 0) and B (id 1), each reading the other through a connector that starts at
     lag 0 with weight 1 (identity first: the core ignores it until a message cell is Hot)."""
-    cores = [Core(i, 2, n_inputs=1, history=HISTORY, budget=budget) for i in range(2)]
+    cores = [Core(i, 2, n_inputs=1, history=HISTORY, budget=budget,
+                  net=SparseMLPNet(4, 2, budget) if mlp else None) for i in range(2)]
     modules = [GraphModule(i, cores[i], [Connector(cores[1 - i], budget=budget)])
                for i in range(2)]
     return GraphOneStep(Graph(modules), order=[0, 1])
@@ -218,6 +253,34 @@ def bench(cfg: CoupledConfig, seed: int, progress=None) -> dict:
 
     train(graph, fit, judge, cfg, make_generator(seed + 1), grow_head)
     count = graph.active_weights()
+
+    mlp_graph = two_core_graph(cfg.budget, mlp=True)
+    split_g = make_generator(seed + 2)
+    events.update(splits_tried=0, splits_kept=0, splits_without_room=0)
+
+    def split_units(cycle: int) -> None:
+        if progress is not None:
+            progress.update(1)
+        if cycle % SPLIT_EVERY or cycle == cfg.cycles:
+            return
+        for core in mlp_graph.graph.cores():
+            net = core.net
+            loads = net.loads()
+            if float(loads.max()) == 0.0:
+                continue
+            try:
+                record = clone_and_split(net.first, net.act, net.second, int(loads.argmax()))
+            except ValueError:  # no free unit to split into
+                events["splits_without_room"] += 1
+                continue
+            events["splits_tried"] += 1
+            train_steps(mlp_graph, SparseAdam(sparse_objects(mlp_graph), lr=cfg.lr * 0.1),
+                        mse_loss, fit, split_g, cfg.steps_per_cycle)
+            batches = [judge(split_g) for _ in range(4)]
+            events["splits_kept"] += int(keep_split(mse_loss, mlp_graph, batches, net.first,
+                                                    net.act, net.second, record))
+
+    train(mlp_graph, fit, judge, cfg, make_generator(seed + 1), split_units)
     single = SingleCore(budget=max(1, count))
     train(single, fit, judge, cfg, make_generator(seed + 1),
           (lambda cycle: progress.update(1)) if progress is not None else None)
@@ -241,6 +304,9 @@ def bench(cfg: CoupledConfig, seed: int, progress=None) -> dict:
     rows = [
         {"model": "graph (two cores, connectors)", "active_weights": count,
          "one_step_rmse": rmse(graph, test_x, test_y)},
+        {"model": "graph, sparse-MLP cores (clone-and-split)",
+         "active_weights": mlp_graph.active_weights(),
+         "one_step_rmse": rmse(mlp_graph, test_x, test_y)},
         {"model": "single core", "active_weights": single.active_weights(),
          "one_step_rmse": rmse(single, test_x, test_y)},
         {"model": "least squares on the window", "active_weights": int((dense != 0).sum()),
@@ -255,7 +321,6 @@ def bench(cfg: CoupledConfig, seed: int, progress=None) -> dict:
         for m in graph.graph.graph_modules for e in m.edges}
     return {"seed": seed, "rows": rows, "nll": nll, "events": events,
             "connector_lags": lags,
-            "clone_and_split": "not run: the cores are linear maps, with no hidden unit to split",
             "seconds": time.perf_counter() - start}
 
 
@@ -275,7 +340,7 @@ def main(args: argparse.Namespace) -> int:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: intra-op threads only add contention
     try:
-        with tqdm(total=2 * cfg.cycles, disable=args.quiet or not sys.stderr.isatty(),
+        with tqdm(total=3 * cfg.cycles, disable=args.quiet or not sys.stderr.isatty(),
                   desc="graph coupled") as bar:
             result = bench(cfg, args.seed, bar)
     finally:
@@ -286,12 +351,16 @@ def main(args: argparse.Namespace) -> int:
                             f"one-step RMSE on held-out trajectories, seed {args.seed}")
     run.write_json("metrics.json", result)
     for row in result["rows"]:
-        print(f"{row['model']:<34}{row['active_weights']:>6}{row['one_step_rmse']:>12.5f}")
+        print(f"{row['model']:<44}{row['active_weights']:>6}{row['one_step_rmse']:>12.5f}")
     print(f"distribution head: {result['events']['head_components_grown']} component(s) grown "
           f"in {result['events']['head_attempts']} attempts; held-out NLL "
           + ", ".join(f"{k} {v:.4f}" for k, v in result["nll"].items()))
+    events = result["events"]
+    print(f"clone-and-split: {events['splits_kept']} of {events['splits_tried']} splits kept "
+          f"({events['splits_without_room']} without a free unit)")
     print(f"wrote {args.out}/tables/coupled.md, metrics.json")
     return 0
 
 
-__all__ = ["CoupledConfig", "QUICK", "bench", "main", "trajectories", "two_core_graph"]
+__all__ = ["CoupledConfig", "QUICK", "SparseMLPNet", "bench", "main", "trajectories",
+           "two_core_graph"]
