@@ -139,3 +139,20 @@ def test_a_short_fit_finds_the_lotka_volterra_terms_exactly():
     assert found <= {(t, i) for t in ("1", "x", "y", "x*y") for i in (0, 1)}
     assert ("x*y", 0) in found and ("x*y", 1) in found
     assert not any(t in ("x^2", "y^2") for t, _ in found)
+
+
+def test_training_waits_while_nothing_is_hot():
+    """A cycle that commits nothing leaves the field at persistence, with no gradient to
+    follow: training skips its steps instead of failing (it once stopped the bench)."""
+    cfg = bench.BenchConfig(n_train=4, n_test=2, length=80, cycles=2, steps_per_cycle=3,
+                            checkpoints=1)
+    data = bench.make_data(make_system("lotka-volterra"), cfg, seed=0)
+    fit = bench.pair_sampler(data.train, cfg.batch)
+    model = bench.field_learner(2, cfg, degree=2)
+    no_commits = bench.PlannerConfig(commits_per_cycle=0)
+    checkpoints, _ = bench.train_sparse(model, fit, cfg, torch.Generator().manual_seed(0),
+                                        data.test, planner_config=no_commits)
+    assert model.rate_map.nnz == 0
+    x = data.test[0]
+    assert torch.equal(model(x), x)
+    assert checkpoints[-1]["active_weights"] == 0

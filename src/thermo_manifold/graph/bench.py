@@ -164,7 +164,8 @@ def train_sparse(model, sample, cfg: BenchConfig, g: torch.Generator, test: torc
         planner.cycle()
         # Same cosine learning-rate decay as the dense baseline, over the cycles.
         opt.lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * (cycle - 1) / cfg.cycles))
-        train_steps(model, opt, mse_loss, sample, g, cfg.steps_per_cycle)
+        if any(obj.nnz for obj in sparse_objects(model)):  # else nothing can train yet
+            train_steps(model, opt, mse_loss, sample, g, cfg.steps_per_cycle)
         if cycle in marks and test is not None:
             checkpoints.append({"cycle": cycle, "active_weights": model.active_weights(),
                                 **evaluate(model, test)})
