@@ -55,6 +55,18 @@ def run(quick: bool, work: Path) -> dict:
     return {"seeds": list(_seeds(quick)), "quick": quick, "runs": runs}
 
 
+def _numbers(value: Any) -> Any:
+    """The raw results with every stored "inf"/"nan" back as a float (JSON has no infinity,
+    so a diverged rollout is written as the string "inf")."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, str) and value in ("inf", "-inf", "nan"):
+        return float(value)
+    return value
+
+
 def _final(rows: list[dict], kind: str) -> dict | None:
     """The last checkpoint row of `kind` ("sparse learner" / "sparse stencil")."""
     found = [(int(m.group(2)), r) for r in rows if (m := _CYCLE.match(r["model"])) and m.group(1) == kind]
@@ -191,6 +203,7 @@ def _equations(raw: Mapping[str, Any]) -> str:
 
 
 def render(raw: Mapping[str, Any]) -> dict[str, str]:
+    raw = _numbers(raw)
     seeds = ", ".join(map(str, raw["seeds"]))
     first = str(raw["seeds"][0])
     mode = " (`--quick` settings)" if raw["quick"] else ""
@@ -233,6 +246,7 @@ def _ablation_run(quick: bool, work: Path) -> dict:
 
 
 def _ablation_render(raw: Mapping[str, Any]) -> dict[str, str]:
+    raw = _numbers(raw)
     mode = " (`--quick` settings)" if raw["quick"] else ""
     rows = [{"system": r["system"], "learner": r["variant"],
              "active weights": r["active_weights"], "one-step RMSE": r["one_step_rmse"],
@@ -362,6 +376,7 @@ def _largest_difference(rows: list[dict]) -> float:
 
 
 def _paths_render(raw: Mapping[str, Any]) -> dict[str, str]:
+    raw = _numbers(raw)
     # Rows are matched by role, since checkpoint counts (and so the pruned rows' names) may
     # differ between paths; checkpoints match by cycle.
     per_path = [(v["name"], {**roles(v["rows"]),
